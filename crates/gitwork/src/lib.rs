@@ -1,0 +1,239 @@
+//! Git plumbing shared by the planner, scanner, validator and pr services: resolving a repository under
+//! `SRE_REPOS_DIR`, reading a commit's files, and throwaway worktrees where a patch is applied and tested.
+//! Everything shells out to the real `git`; nothing here edits a repository's working tree.
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+
+use tokio::io::AsyncWriteExt;
+use tokio::process::Command;
+
+/// Longest a single git command may take.
+const GIT_TIMEOUT: Duration = Duration::from_secs(60);
+
+#[derive(Debug, thiserror::Error)]
+pub enum GitError {
+    #[error("invalid repository name {0:?}: expected owner/name of [A-Za-z0-9._-]")]
+    InvalidName(String),
+    #[error("repository {0} not found under the repos dir")]
+    NotFound(String),
+    #[error("invalid commit {0:?}: expected 7-64 hex characters")]
+    InvalidSha(String),
+    #[error("git {args}: {message}")]
+    Command { args: String, message: String },
+    #[error("git {0}: timed out")]
+    Timeout(String),
+    #[error("io: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// Output of a git command that exited 0.
+pub type GitResult<T> = Result<T, GitError>;
+
+/// Runs `git args` in `dir`, feeding `stdin` if given; errors carry git's stderr.
+pub async fn git(dir: &Path, args: &[&str], stdin: Option<&[u8]>) -> GitResult<Vec<u8>> {
+    let mut cmd = Command::new("git");
+    cmd.arg("-C").arg(dir).args(args);
+    cmd.env("GIT_TERMINAL_PROMPT", "0").env("LC_ALL", "C");
+    cmd.stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() });
+    cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).kill_on_drop(true);
+    let mut child = cmd.spawn()?;
+    if let (Some(input), Some(mut pipe)) = (stdin, child.stdin.take()) {
+        pipe.write_all(input).await?;
+        drop(pipe);
+    }
+    let joined = args.join(" ");
+    let out = tokio::time::timeout(GIT_TIMEOUT, child.wait_with_output())
+        .await
+        .map_err(|_| GitError::Timeout(joined.clone()))??;
+    if out.status.success() {
+        Ok(out.stdout)
+    } else {
+        Err(GitError::Command {
+            args: joined,
+            message: String::from_utf8_lossy(&out.stderr).trim().chars().take(2000).collect(),
+        })
+    }
+}
+
+/// A repository resolved from its `owner/name` under the repos dir.
+#[derive(Clone, Debug)]
+pub struct Repo {
+    full_name: String,
+    path: PathBuf,
+}
+
+impl Repo {
+    /// Resolves `owner/name` to `repos_dir/owner/name`, refusing anything that could escape the dir.
+    pub fn open(repos_dir: &Path, full_name: &str) -> GitResult<Self> {
+        let valid_part = |p: &str| {
+            !p.is_empty()
+                && p != "."
+                && p != ".."
+                && p.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
+        };
+        let mut parts = full_name.split('/');
+        let (Some(owner), Some(name), None) = (parts.next(), parts.next(), parts.next()) else {
+            return Err(GitError::InvalidName(full_name.to_owned()));
+        };
+        if !valid_part(owner) || !valid_part(name) {
+            return Err(GitError::InvalidName(full_name.to_owned()));
+        }
+        let path = repos_dir.join(owner).join(name);
+        if !path.join(".git").exists() && !path.join("HEAD").exists() {
+            return Err(GitError::NotFound(full_name.to_owned()));
+        }
+        Ok(Self { full_name: full_name.to_owned(), path })
+    }
+
+    pub fn full_name(&self) -> &str {
+        &self.full_name
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Full SHA of `rev` (a commit that must exist).
+    pub async fn resolve(&self, rev: &str) -> GitResult<String> {
+        if !(7..=64).contains(&rev.len()) || !rev.chars().all(|c| c.is_ascii_hexdigit()) {
+            return Err(GitError::InvalidSha(rev.to_owned()));
+        }
+        let out = git(&self.path, &["rev-parse", "--verify", "--quiet", &format!("{rev}^{{commit}}")], None).await?;
+        Ok(String::from_utf8_lossy(&out).trim().to_owned())
+    }
+
+    /// Paths of every file in commit `sha`.
+    pub async fn list_files(&self, sha: &str) -> GitResult<Vec<String>> {
+        let out = git(&self.path, &["ls-tree", "-r", "-z", "--name-only", sha], None).await?;
+        Ok(out.split(|b| *b == 0).filter(|p| !p.is_empty()).map(|p| String::from_utf8_lossy(p).into_owned()).collect())
+    }
+
+    /// Contents of `path` at commit `sha`.
+    pub async fn read_file(&self, sha: &str, path: &str) -> GitResult<Vec<u8>> {
+        git(&self.path, &["show", &format!("{sha}:{path}")], None).await
+    }
+
+    /// A detached worktree of `sha` in a fresh temporary directory.
+    pub async fn worktree(&self, sha: &str) -> GitResult<Worktree> {
+        let sha = self.resolve(sha).await?;
+        let dir = tempfile::Builder::new().prefix("sre-wt-").tempdir()?;
+        let wt_path = dir.path().join("wt");
+        let wt = wt_path.to_string_lossy().into_owned();
+        git(&self.path, &["worktree", "add", "--detach", "--quiet", &wt, &sha], None).await?;
+        Ok(Worktree { repo: self.path.clone(), path: wt_path, _dir: Some(dir), removed: false })
+    }
+}
+
+/// A throwaway checkout. Remove it with [`Worktree::remove`]; dropping it removes it too (blocking).
+#[derive(Debug)]
+pub struct Worktree {
+    repo: PathBuf,
+    path: PathBuf,
+    _dir: Option<tempfile::TempDir>,
+    removed: bool,
+}
+
+impl Worktree {
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Applies a unified diff (git format) to the worktree's files.
+    pub async fn apply(&self, diff: &str) -> GitResult<()> {
+        git(&self.path, &["apply", "--whitespace=nowarn", "-"], Some(diff.as_bytes())).await.map(|_| ())
+    }
+
+    /// The worktree's uncommitted changes as a unified diff against its commit.
+    pub async fn diff(&self) -> GitResult<String> {
+        let out = git(&self.path, &["diff", "--no-color", "--no-ext-diff", "HEAD"], None).await?;
+        Ok(String::from_utf8_lossy(&out).into_owned())
+    }
+
+    /// Unregisters and deletes the worktree.
+    pub async fn remove(mut self) {
+        let wt = self.path.to_string_lossy().into_owned();
+        if let Err(err) = git(&self.repo, &["worktree", "remove", "--force", &wt], None).await {
+            tracing::warn!(error = %err, "worktree remove failed; pruning");
+        }
+        let _ = git(&self.repo, &["worktree", "prune"], None).await;
+        self.removed = true;
+    }
+}
+
+impl Drop for Worktree {
+    fn drop(&mut self) {
+        if !self.removed {
+            let _ = std::process::Command::new("git")
+                .arg("-C")
+                .arg(&self.repo)
+                .args(["worktree", "remove", "--force"])
+                .arg(&self.path)
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status();
+        }
+    }
+}
+
+/// Counts of a unified diff: files touched (b/ side, or a/ for deletions), lines added and removed.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct DiffStat {
+    pub files: Vec<String>,
+    pub added: u32,
+    pub removed: u32,
+}
+
+/// Parses the file list and line counts of a git-format unified diff.
+pub fn diff_stat(diff: &str) -> DiffStat {
+    let mut stat = DiffStat::default();
+    let mut minus_path: Option<String> = None;
+    let mut in_hunk = false;
+    for line in diff.lines() {
+        if line.starts_with("diff --git ") {
+            in_hunk = false;
+        } else if line.starts_with("@@") {
+            in_hunk = true;
+        } else if in_hunk {
+            if line.starts_with('+') {
+                stat.added += 1;
+            } else if line.starts_with('-') {
+                stat.removed += 1;
+            }
+        } else if let Some(p) = line.strip_prefix("--- ") {
+            minus_path = p.strip_prefix("a/").map(str::to_owned);
+        } else if let Some(p) = line.strip_prefix("+++ ") {
+            let path = p.strip_prefix("b/").map(str::to_owned).or(minus_path.take());
+            if let Some(path) = path
+                && !stat.files.contains(&path)
+            {
+                stat.files.push(path);
+            }
+        }
+    }
+    stat
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rejects_escaping_names() {
+        let dir = Path::new("/nonexistent");
+        for bad in ["../etc", "a/../b", "a", "a/b/c", "a/.", "a b/c", "/a/b", ""] {
+            assert!(matches!(Repo::open(dir, bad), Err(GitError::InvalidName(_))), "{bad}");
+        }
+        assert!(matches!(Repo::open(dir, "owner/name"), Err(GitError::NotFound(_))));
+    }
+
+    #[test]
+    fn counts_a_diff() {
+        let diff = "diff --git a/x.py b/x.py\n--- a/x.py\n+++ b/x.py\n@@ -1,2 +1,2 @@\n-a \n+a\n b\n\
+                    diff --git a/gone b/gone\ndeleted file mode 100644\n--- a/gone\n+++ /dev/null\n@@ -1 +0,0 @@\n-x\n";
+        let stat = diff_stat(diff);
+        assert_eq!(stat.files, vec!["x.py".to_owned(), "gone".to_owned()]);
+        assert_eq!((stat.added, stat.removed), (1, 2));
+    }
+}

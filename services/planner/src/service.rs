@@ -1,0 +1,129 @@
+//! The `sre.v1.Planner` gRPC edge.
+
+use std::path::{Component, Path, PathBuf};
+
+use sre_gitwork::{Repo, diff_stat};
+use sre_proto::planner_server::{Planner, PlannerServer};
+use sre_proto::{FixPlan, GeneratePatchRequest, GeneratePatchResponse, GeneratePlanRequest, GeneratePlanResponse};
+use sre_service_kit::grpc::Built;
+use sre_service_kit::{git_status, require_context};
+use sre_telemetry::SharedRegistry;
+use tonic::{Request, Response, Status};
+
+use crate::rules;
+
+/// Candidate files read per plan, at most (keeps a huge repository from stalling the planner).
+const MAX_FILES_SCANNED: usize = 5_000;
+
+pub struct PlannerService {
+    repos_dir: PathBuf,
+}
+
+impl PlannerService {
+    pub fn new(repos_dir: PathBuf) -> Self {
+        Self { repos_dir }
+    }
+
+    async fn plan(&self, repo: &Repo, sha: &str, category: &str, language: &str) -> Result<FixPlan, Status> {
+        if category != "lint" {
+            return Ok(rules::no_rule_plan(category, language));
+        }
+        let files = repo.list_files(sha).await.map_err(|e| git_status(&e))?;
+        let mut found = Vec::new();
+        for path in files.iter().filter(|p| rules::is_hygiene_candidate(p)).take(MAX_FILES_SCANNED) {
+            let bytes = repo.read_file(sha, path).await.map_err(|e| git_status(&e))?;
+            if bytes.len() > rules::MAX_FILE_BYTES {
+                continue;
+            }
+            let Ok(text) = std::str::from_utf8(&bytes) else { continue };
+            let issues = rules::hygiene_issues(text);
+            if issues.any() {
+                found.push((path.clone(), issues));
+            }
+        }
+        Ok(rules::hygiene_plan(&found))
+    }
+}
+
+/// A plan step's path, if it stays inside the worktree.
+fn safe_relative(path: &str) -> Option<&Path> {
+    let p = Path::new(path);
+    (!path.is_empty() && p.components().all(|c| matches!(c, Component::Normal(_)))).then_some(p)
+}
+
+#[tonic::async_trait]
+impl Planner for PlannerService {
+    async fn generate_plan(
+        &self,
+        request: Request<GeneratePlanRequest>,
+    ) -> Result<Response<GeneratePlanResponse>, Status> {
+        let req = request.into_inner();
+        let ctx = require_context(req.context.as_ref())?;
+        let failure = req.failure.unwrap_or_default();
+        let repo = Repo::open(&self.repos_dir, &ctx.repo).map_err(|e| git_status(&e))?;
+        let sha = repo.resolve(&ctx.head_sha).await.map_err(|e| git_status(&e))?;
+        let files = repo.list_files(&sha).await.map_err(|e| git_status(&e))?;
+        let language = rules::detect_language(&files);
+        let category = rules::classify(&failure.name);
+        let span = tracing::Span::current();
+        span.record("language", language);
+        span.record("category", category);
+
+        let plan = self.plan(&repo, &sha, category, language).await?;
+        tracing::info!(strategy = %plan.strategy, steps = plan.steps.len(), language, category, "plan generated");
+        let mut ctx = ctx.clone();
+        ctx.language = language.to_owned();
+        ctx.category = category.to_owned();
+        Ok(Response::new(GeneratePlanResponse { context: Some(ctx), plan: Some(plan) }))
+    }
+
+    async fn generate_patch(
+        &self,
+        request: Request<GeneratePatchRequest>,
+    ) -> Result<Response<GeneratePatchResponse>, Status> {
+        let req = request.into_inner();
+        let ctx = require_context(req.context.as_ref())?;
+        let plan = req.plan.ok_or_else(|| Status::invalid_argument("plan is required"))?;
+        if plan.steps.is_empty() {
+            tracing::info!(strategy = %plan.strategy, "plan has no steps; empty patch");
+            return Ok(Response::new(GeneratePatchResponse::default()));
+        }
+        let repo = Repo::open(&self.repos_dir, &ctx.repo).map_err(|e| git_status(&e))?;
+        let wt = repo.worktree(&ctx.head_sha).await.map_err(|e| git_status(&e))?;
+        let result = async {
+            for step in &plan.steps {
+                if step.action != "fix_whitespace" {
+                    return Err(Status::invalid_argument(format!("unknown plan action {:?}", step.action)));
+                }
+                let rel = safe_relative(&step.path)
+                    .ok_or_else(|| Status::invalid_argument(format!("plan path {:?} leaves the repository", step.path)))?;
+                let file = wt.path().join(rel);
+                let text = tokio::fs::read_to_string(&file)
+                    .await
+                    .map_err(|e| Status::failed_precondition(format!("{}: {e}", step.path)))?;
+                tokio::fs::write(&file, rules::fix_hygiene(&text))
+                    .await
+                    .map_err(|e| Status::internal(format!("{}: {e}", step.path)))?;
+            }
+            wt.diff().await.map_err(|e| git_status(&e))
+        }
+        .await;
+        wt.remove().await;
+        let diff = result?;
+        let stat = diff_stat(&diff);
+        tracing::info!(files = stat.files.len(), added = stat.added, removed = stat.removed, "patch generated");
+        Ok(Response::new(GeneratePatchResponse {
+            diff,
+            files_changed: stat.files,
+            lines_added: stat.added,
+            lines_removed: stat.removed,
+        }))
+    }
+}
+
+/// Builds the service from the environment (`SRE_REPOS_DIR`).
+pub fn build(_registry: &SharedRegistry) -> Result<Built, String> {
+    let repos_dir = sre_service_kit::config::repos_dir();
+    let routes = tonic::service::Routes::new(PlannerServer::new(PlannerService::new(repos_dir)));
+    Ok((routes, Box::pin(sre_service_kit::git_ready())))
+}

@@ -1,0 +1,291 @@
+//! Policy checks and the danger score. Pure functions over the plan and the unified diff.
+//!
+//! Violation codes are `<family>.<detail>`; the family is the bounded metric label.
+
+use sre_proto::{FixPlan, PolicyDecision, Violation};
+
+/// Families of violation codes (the `type` label of `sre_agent_policy_violations_total`).
+pub const VIOLATION_FAMILIES: &[&str] = &["path", "size", "action", "secret", "plan", "diff"];
+
+/// Plan actions the executor knows.
+pub const KNOWN_ACTIONS: &[&str] = &["fix_whitespace"];
+
+/// Limits on one patch.
+pub const MAX_FILES: usize = 20;
+pub const MAX_CHANGED_LINES: u32 = 500;
+/// Scores below this with no review-level violation are labelled `safe`.
+pub const SAFE_BELOW: f64 = 30.0;
+
+/// Paths a fix may never touch (blocking).
+const FORBIDDEN_PREFIXES: &[&str] = &[".git/", ".ssh/"];
+/// Paths that need a human: CI definitions, ownership, security settings.
+const REVIEW_PREFIXES: &[&str] = &[".github/workflows/", ".github/actions/", ".gitlab-ci", ".circleci/", "CODEOWNERS", ".github/CODEOWNERS"];
+/// Dependency manifests and lock files.
+const DEPENDENCY_FILES: &[&str] = &[
+    "Cargo.toml", "Cargo.lock", "package.json", "package-lock.json", "yarn.lock", "pnpm-lock.yaml",
+    "requirements.txt", "poetry.lock", "pyproject.toml", "go.mod", "go.sum", "Gemfile.lock",
+];
+/// File names that hold credentials.
+const SECRET_FILES: &[&str] = &[".env", "id_rsa", "id_ed25519", ".npmrc", ".pypirc", "credentials"];
+const SECRET_EXTS: &[&str] = &[".pem", ".key", ".p12", ".pfx"];
+
+fn violation(code: &str, message: impl Into<String>, path: &str, blocking: bool) -> Violation {
+    Violation { code: code.to_owned(), message: message.into(), path: path.to_owned(), blocking }
+}
+
+fn file_name(path: &str) -> &str {
+    path.rsplit('/').next().unwrap_or(path)
+}
+
+/// Path checks shared by plans and patches.
+fn check_path(path: &str, out: &mut Vec<Violation>) {
+    if path.starts_with('/') || path.split('/').any(|c| c == "..") {
+        out.push(violation("path.traversal", "path leaves the repository", path, true));
+        return;
+    }
+    if FORBIDDEN_PREFIXES.iter().any(|p| path.starts_with(p) || path.contains(&format!("/{p}"))) {
+        out.push(violation("path.forbidden", "path may never be changed by the agent", path, true));
+    }
+    let name = file_name(path);
+    if SECRET_FILES.contains(&name) || SECRET_EXTS.iter().any(|e| name.ends_with(e)) {
+        out.push(violation("path.credentials", "file looks like it holds credentials", path, true));
+    }
+    if REVIEW_PREFIXES.iter().any(|p| path.starts_with(p)) {
+        out.push(violation("path.protected", "CI or ownership configuration needs review", path, false));
+    }
+}
+
+/// Danger weights of a plan or patch, summed into the score.
+#[derive(Debug, Default)]
+struct Score(f64);
+
+impl Score {
+    fn add(&mut self, points: f64) {
+        self.0 += points;
+    }
+}
+
+/// Turns violations and a score into a decision.
+fn decide(score: f64, violations: Vec<Violation>) -> PolicyDecision {
+    let allowed = !violations.iter().any(|v| v.blocking);
+    let review = !violations.is_empty() || score >= SAFE_BELOW;
+    PolicyDecision {
+        allowed,
+        danger_score: (score * 10.0).round() / 10.0,
+        label: if review { "needs-review" } else { "safe" }.to_owned(),
+        violations,
+    }
+}
+
+/// Checks a fix plan before any patch exists.
+pub fn check_plan(plan: &FixPlan) -> PolicyDecision {
+    let mut v = Vec::new();
+    let mut score = Score::default();
+    if plan.steps.len() > MAX_FILES {
+        v.push(violation(
+            "size.too_many_files",
+            format!("plan touches {} files (limit {MAX_FILES})", plan.steps.len()),
+            "",
+            true,
+        ));
+    }
+    for step in &plan.steps {
+        if !KNOWN_ACTIONS.contains(&step.action.as_str()) {
+            v.push(violation("action.unknown", format!("unknown action {:?}", step.action), &step.path, true));
+        }
+        check_path(&step.path, &mut v);
+        score.add(2.0);
+    }
+    if !plan.steps.is_empty() && plan.confidence < 0.5 {
+        v.push(violation("plan.low_confidence", format!("confidence {:.2} below 0.50", plan.confidence), "", false));
+        score.add(20.0);
+    }
+    decide(score.0, v)
+}
+
+/// One file of a parsed diff.
+#[derive(Debug, Default)]
+struct FileChange {
+    path: String,
+    added: u32,
+    removed: u32,
+    deleted: bool,
+    binary: bool,
+    mode_change: bool,
+    added_text: Vec<String>,
+}
+
+/// Splits a git unified diff into files; `None` when it is not a git diff at all.
+fn parse(diff: &str) -> Option<Vec<FileChange>> {
+    let mut files: Vec<FileChange> = Vec::new();
+    let mut in_hunk = false;
+    for line in diff.lines() {
+        if let Some(rest) = line.strip_prefix("diff --git ") {
+            in_hunk = false;
+            let path = rest.split_once(" b/").map_or(rest, |(_, b)| b).to_owned();
+            files.push(FileChange { path, ..Default::default() });
+            continue;
+        }
+        let file = files.last_mut()?;
+        if line.starts_with("@@") {
+            in_hunk = true;
+        } else if in_hunk && line.starts_with('+') {
+            file.added += 1;
+            file.added_text.push(line[1..].to_owned());
+        } else if in_hunk && line.starts_with('-') {
+            file.removed += 1;
+        } else if !in_hunk {
+            if line.starts_with("deleted file mode") {
+                file.deleted = true;
+            } else if line.starts_with("Binary files") || line.starts_with("GIT binary patch") {
+                file.binary = true;
+            } else if line.starts_with("new mode") || line.starts_with("old mode") {
+                file.mode_change = true;
+            }
+        }
+    }
+    Some(files)
+}
+
+/// True when an added line looks like it carries a credential. Deliberately simple and conservative: the
+/// scanner service runs gitleaks over the patched tree; this catches the obvious before any tool runs.
+pub fn looks_like_secret(line: &str) -> bool {
+    let l = line.trim();
+    if l.contains("-----BEGIN") && l.contains("PRIVATE KEY") {
+        return true;
+    }
+    // AWS access key IDs: AKIA/ASIA + 16 upper-case alphanumerics.
+    let bytes = l.as_bytes();
+    for i in 0..bytes.len().saturating_sub(19) {
+        let head = &bytes[i..i + 4];
+        if (head == b"AKIA" || head == b"ASIA")
+            && bytes[i + 4..i + 20].iter().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit())
+        {
+            return true;
+        }
+    }
+    // GitHub tokens.
+    ["ghp_", "gho_", "ghs_", "github_pat_"].iter().any(|p| {
+        l.find(p).is_some_and(|at| l[at + p.len()..].chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '_').count() >= 20)
+    })
+}
+
+/// Checks a patch and scores its danger from the diff itself.
+pub fn check_patch(diff: &str) -> PolicyDecision {
+    let mut v = Vec::new();
+    let mut score = Score::default();
+    if diff.trim().is_empty() {
+        v.push(violation("diff.empty", "the patch changes nothing", "", true));
+        return decide(0.0, v);
+    }
+    let Some(files) = parse(diff) else {
+        v.push(violation("diff.malformed", "not a git unified diff", "", true));
+        return decide(100.0, v);
+    };
+    let changed: u32 = files.iter().map(|f| f.added + f.removed).sum();
+    if files.len() > MAX_FILES {
+        v.push(violation("size.too_many_files", format!("{} files (limit {MAX_FILES})", files.len()), "", true));
+    }
+    if changed > MAX_CHANGED_LINES {
+        v.push(violation("size.too_many_lines", format!("{changed} changed lines (limit {MAX_CHANGED_LINES})"), "", true));
+    }
+    // Size: up to 25 points for lines, up to 15 for files.
+    score.add((f64::from(changed) / 10.0).min(25.0));
+    score.add((files.len() as f64 * 1.5).min(15.0));
+    for f in &files {
+        let before = v.len();
+        check_path(&f.path, &mut v);
+        for added in &v[before..] {
+            score.add(if added.blocking { 60.0 } else { 35.0 });
+        }
+        if DEPENDENCY_FILES.contains(&file_name(&f.path)) {
+            v.push(violation("diff.dependency_change", "dependency manifest or lock file changes", &f.path, false));
+            score.add(20.0);
+        }
+        if f.deleted {
+            v.push(violation("diff.file_deleted", "the patch deletes a file", &f.path, false));
+            score.add(20.0);
+        }
+        if f.binary {
+            v.push(violation("diff.binary", "binary change cannot be reviewed as text", &f.path, true));
+            score.add(40.0);
+        }
+        if f.mode_change {
+            v.push(violation("diff.mode_change", "file mode changes", &f.path, false));
+            score.add(10.0);
+        }
+        if f.added_text.iter().any(|l| looks_like_secret(l)) {
+            v.push(violation("secret.suspected", "added line looks like a credential", &f.path, true));
+            score.add(100.0);
+        }
+    }
+    decide(score.0, v)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sre_proto::PlanStep;
+
+    const WHITESPACE_FIX: &str = "diff --git a/app.py b/app.py\nindex 1..2 100644\n--- a/app.py\n+++ b/app.py\n\
+        @@ -1,2 +1,2 @@\n-def add(a, b):   \n-    return a + b  \n+def add(a, b):\n+    return a + b\n";
+
+    #[test]
+    fn small_fix_is_safe() {
+        let d = check_patch(WHITESPACE_FIX);
+        assert!(d.allowed);
+        assert_eq!(d.label, "safe");
+        assert!(d.danger_score > 0.0 && d.danger_score < SAFE_BELOW, "{}", d.danger_score);
+        assert!(d.violations.is_empty());
+    }
+
+    #[test]
+    fn score_grows_with_the_diff() {
+        let big: String = (0..200).map(|i| format!("+line {i}\n")).collect();
+        let diff = format!("diff --git a/x.py b/x.py\n--- a/x.py\n+++ b/x.py\n@@ -0,0 +1,200 @@\n{big}");
+        assert!(check_patch(&diff).danger_score > check_patch(WHITESPACE_FIX).danger_score);
+    }
+
+    #[test]
+    fn workflow_change_needs_review() {
+        let diff = WHITESPACE_FIX.replace("app.py", ".github/workflows/ci.yml");
+        let d = check_patch(&diff);
+        assert!(d.allowed);
+        assert_eq!(d.label, "needs-review");
+        assert_eq!(d.violations[0].code, "path.protected");
+        assert!(d.danger_score >= SAFE_BELOW);
+    }
+
+    #[test]
+    fn secrets_and_traversal_block() {
+        let key = format!("AKIA{}", "ABCDEFGHIJKLMNOP");
+        let diff = format!("diff --git a/c.py b/c.py\n--- a/c.py\n+++ b/c.py\n@@ -0,0 +1 @@\n+KEY = \"{key}\"\n");
+        let d = check_patch(&diff);
+        assert!(!d.allowed);
+        assert!(d.violations.iter().any(|v| v.code == "secret.suspected"));
+        assert!(d.danger_score >= 100.0);
+
+        let d = check_patch(&WHITESPACE_FIX.replace("app.py", "../etc/passwd"));
+        assert!(!d.allowed);
+        assert_eq!(d.violations[0].code, "path.traversal");
+    }
+
+    #[test]
+    fn empty_and_malformed_diffs_block() {
+        assert_eq!(check_patch("").violations[0].code, "diff.empty");
+        assert_eq!(check_patch("hello\nworld\n").violations[0].code, "diff.malformed");
+    }
+
+    #[test]
+    fn plan_checks() {
+        let step = |action: &str, path: &str| PlanStep { action: action.into(), path: path.into(), rationale: String::new() };
+        let ok = FixPlan { strategy: "rule".into(), summary: String::new(), steps: vec![step("fix_whitespace", "a.py")], confidence: 0.9 };
+        assert!(check_plan(&ok).allowed);
+        assert_eq!(check_plan(&ok).label, "safe");
+        let bad = FixPlan { steps: vec![step("rm_rf", ".git/config")], confidence: 0.2, ..ok.clone() };
+        let d = check_plan(&bad);
+        assert!(!d.allowed);
+        let codes: Vec<_> = d.violations.iter().map(|v| v.code.as_str()).collect();
+        assert_eq!(codes, ["action.unknown", "path.forbidden", "plan.low_confidence"]);
+    }
+}
