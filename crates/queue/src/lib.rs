@@ -1,0 +1,203 @@
+//! The pipeline job queue: a Redis Stream with a consumer group, reached through a bb8 pool.
+//!
+//! Each entry carries the run's IDs and the producer's W3C context (`traceparent`, `tracestate`), so the
+//! consumer's span continues the producer's trace. Delivery is at-least-once: a consumer acks only after the
+//! run is recorded, and entries left pending by a dead consumer are taken over with `XAUTOCLAIM`.
+//!
+//! The pool is built lazily: the gateway and the orchestrator start (and report not ready) while Redis is
+//! down, and recover by themselves when it returns.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use bb8_redis::RedisConnectionManager;
+use redis::AsyncCommands;
+use redis::streams::{StreamAutoClaimOptions, StreamAutoClaimReply, StreamId, StreamReadOptions, StreamReadReply};
+
+/// Default stream and consumer group.
+pub const DEFAULT_STREAM: &str = "sre:pipeline:jobs";
+pub const DEFAULT_GROUP: &str = "orchestrator";
+
+#[derive(Debug, thiserror::Error)]
+pub enum QueueError {
+    #[error("redis: {0}")]
+    Redis(#[from] redis::RedisError),
+    #[error("redis pool: {0}")]
+    Pool(String),
+    #[error("invalid REDIS_URL: {0}")]
+    Url(String),
+}
+
+impl From<bb8::RunError<redis::RedisError>> for QueueError {
+    fn from(e: bb8::RunError<redis::RedisError>) -> Self {
+        match e {
+            bb8::RunError::User(e) => Self::Redis(e),
+            bb8::RunError::TimedOut => Self::Pool("timed out waiting for a Redis connection".into()),
+        }
+    }
+}
+
+pub type QueueResult<T> = Result<T, QueueError>;
+
+/// One pipeline job.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Job {
+    pub run_id: String,
+    pub run_key: String,
+    pub delivery_id: String,
+    pub correlation_id: String,
+    /// W3C fields (`traceparent`, `tracestate`, `baggage`) of the producer's span.
+    pub trace_context: HashMap<String, String>,
+}
+
+const TRACE_FIELDS: [&str; 3] = ["traceparent", "tracestate", "baggage"];
+
+impl Job {
+    fn to_fields(&self) -> Vec<(&str, &str)> {
+        let mut fields = vec![
+            ("run_id", self.run_id.as_str()),
+            ("run_key", self.run_key.as_str()),
+            ("delivery_id", self.delivery_id.as_str()),
+            ("correlation_id", self.correlation_id.as_str()),
+        ];
+        for key in TRACE_FIELDS {
+            if let Some(v) = self.trace_context.get(key) {
+                fields.push((key, v.as_str()));
+            }
+        }
+        fields
+    }
+
+    fn from_entry(entry: &StreamId) -> Self {
+        let get = |k: &str| entry.get::<String>(k).unwrap_or_default();
+        let trace_context = TRACE_FIELDS.iter().filter_map(|k| entry.get::<String>(k).map(|v| ((*k).to_owned(), v))).collect();
+        Self {
+            run_id: get("run_id"),
+            run_key: get("run_key"),
+            delivery_id: get("delivery_id"),
+            correlation_id: get("correlation_id"),
+            trace_context,
+        }
+    }
+}
+
+/// A job handed to this consumer; ack it with [`Queue::ack`] once its run is recorded.
+#[derive(Clone, Debug)]
+pub struct Delivery {
+    /// Stream entry ID.
+    pub id: String,
+    pub job: Job,
+    /// True when this delivery was taken over from a consumer that stopped without acking.
+    pub reclaimed: bool,
+}
+
+/// Backlog figures for `sre_agent_queue_depth`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Depth {
+    /// Entries in the stream not yet delivered to the group (Redis 7 `lag`).
+    pub lag: u64,
+    /// Delivered but not acknowledged.
+    pub pending: u64,
+}
+
+#[derive(Clone)]
+pub struct Queue {
+    pool: bb8::Pool<RedisConnectionManager>,
+    stream: String,
+    group: String,
+}
+
+impl Queue {
+    /// A lazy pool: nothing connects until first use, so a Redis outage at start is not fatal.
+    pub fn new(url: &str, stream: &str, group: &str) -> QueueResult<Self> {
+        let manager = RedisConnectionManager::new(url).map_err(|e| QueueError::Url(e.to_string()))?;
+        let pool = bb8::Pool::builder()
+            .max_size(16)
+            .connection_timeout(Duration::from_secs(2))
+            .build_unchecked(manager);
+        Ok(Self { pool, stream: stream.to_owned(), group: group.to_owned() })
+    }
+
+    pub fn stream(&self) -> &str {
+        &self.stream
+    }
+
+    /// `PING`, for readiness.
+    pub async fn ping(&self) -> QueueResult<()> {
+        let mut conn = self.pool.get().await?;
+        let _: String = redis::cmd("PING").query_async(&mut *conn).await?;
+        Ok(())
+    }
+
+    /// Creates the stream and the consumer group if missing.
+    pub async fn ensure_group(&self) -> QueueResult<()> {
+        let mut conn = self.pool.get().await?;
+        let created: Result<(), redis::RedisError> =
+            conn.xgroup_create_mkstream(&self.stream, &self.group, "0").await;
+        match created {
+            Ok(()) => Ok(()),
+            Err(e) if e.code() == Some("BUSYGROUP") => Ok(()),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Appends a job; returns its entry ID.
+    pub async fn enqueue(&self, job: &Job) -> QueueResult<String> {
+        let mut conn = self.pool.get().await?;
+        let id: String = conn.xadd(&self.stream, "*", &job.to_fields()).await?;
+        Ok(id)
+    }
+
+    /// New jobs for `consumer`, waiting up to `block` for the first.
+    pub async fn read(&self, consumer: &str, count: usize, block: Duration) -> QueueResult<Vec<Delivery>> {
+        let mut conn = self.pool.get().await?;
+        let opts = StreamReadOptions::default()
+            .group(&self.group, consumer)
+            .count(count)
+            .block(block.as_millis() as usize);
+        let reply: Option<StreamReadReply> = conn.xread_options(&[&self.stream], &[">"], &opts).await?;
+        Ok(reply
+            .into_iter()
+            .flat_map(|r| r.keys)
+            .flat_map(|k| k.ids)
+            .map(|entry| Delivery { job: Job::from_entry(&entry), id: entry.id, reclaimed: false })
+            .collect())
+    }
+
+    /// Takes over jobs another consumer left unacknowledged for longer than `min_idle`.
+    pub async fn reclaim(&self, consumer: &str, min_idle: Duration, count: usize) -> QueueResult<Vec<Delivery>> {
+        let mut conn = self.pool.get().await?;
+        let reply: StreamAutoClaimReply = conn
+            .xautoclaim_options(
+                &self.stream,
+                &self.group,
+                consumer,
+                min_idle.as_millis() as u64,
+                "0-0",
+                StreamAutoClaimOptions::default().count(count),
+            )
+            .await?;
+        Ok(reply
+            .claimed
+            .into_iter()
+            .map(|entry| Delivery { job: Job::from_entry(&entry), id: entry.id, reclaimed: true })
+            .collect())
+    }
+
+    pub async fn ack(&self, id: &str) -> QueueResult<()> {
+        let mut conn = self.pool.get().await?;
+        let _: u64 = conn.xack(&self.stream, &self.group, &[id]).await?;
+        Ok(())
+    }
+
+    /// The group's lag and pending count.
+    pub async fn depth(&self) -> QueueResult<Depth> {
+        let mut conn = self.pool.get().await?;
+        let info: redis::streams::StreamInfoGroupsReply = conn.xinfo_groups(&self.stream).await?;
+        let group = info.groups.into_iter().find(|g| g.name == self.group);
+        Ok(group.map_or_else(Depth::default, |g| Depth {
+            lag: g.lag.unwrap_or_default() as u64,
+            pending: g.pending as u64,
+        }))
+    }
+}

@@ -1,0 +1,96 @@
+//! The queue against the real Redis at REDIS_URL (default redis://127.0.0.1:6379): trace context crosses
+//! it, unacked jobs are reclaimed, depth is reported.
+
+use std::time::Duration;
+
+use sre_queue::{Job, Queue};
+use sre_telemetry::propagation;
+
+fn redis_url() -> String {
+    std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into())
+}
+
+async fn fresh_queue() -> Queue {
+    let stream = format!("sre:test:{}", uuid::Uuid::new_v4().simple());
+    let queue = Queue::new(&redis_url(), &stream, "orchestrator").unwrap();
+    queue.ping().await.unwrap_or_else(|e| panic!("Redis at {} is unreachable ({e}); start redis-server", redis_url()));
+    queue.ensure_group().await.unwrap();
+    queue.ensure_group().await.unwrap(); // idempotent
+    queue
+}
+
+fn job(n: u32) -> Job {
+    Job {
+        run_id: format!("run-{n}"),
+        run_key: "acme/app:lint:abc".into(),
+        delivery_id: format!("d-{n}"),
+        correlation_id: format!("run-{n}"),
+        trace_context: Default::default(),
+    }
+}
+
+#[tokio::test]
+async fn producer_and_consumer_share_the_trace() {
+    let _telemetry = sre_telemetry::init(sre_telemetry::Config {
+        otlp_endpoint: None,
+        ..sre_telemetry::Config::from_env("queue-test")
+    })
+    .unwrap();
+    let queue = fresh_queue().await;
+
+    let producer = tracing::info_span!("enqueue_pipeline", otel.kind = "producer");
+    let producer_trace = propagation::trace_id(&producer).expect("producer span has a trace");
+    let mut sent = job(1);
+    sent.trace_context = propagation::inject_map(&producer);
+    assert!(sent.trace_context["traceparent"].contains(&producer_trace));
+    queue.enqueue(&sent).await.unwrap();
+
+    let got = queue.read("c1", 10, Duration::from_millis(500)).await.unwrap();
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0].job, sent);
+    assert!(!got[0].reclaimed);
+
+    let consumer = tracing::info_span!("run_fix_pipeline", otel.kind = "consumer");
+    propagation::set_remote_parent(&consumer, propagation::extract_map(&got[0].job.trace_context));
+    assert_eq!(propagation::trace_id(&consumer).as_deref(), Some(producer_trace.as_str()));
+    queue.ack(&got[0].id).await.unwrap();
+    assert_eq!(queue.depth().await.unwrap().pending, 0);
+}
+
+#[tokio::test]
+async fn a_dead_consumers_job_is_reclaimed_not_lost() {
+    let queue = fresh_queue().await;
+    queue.enqueue(&job(1)).await.unwrap();
+    queue.enqueue(&job(2)).await.unwrap();
+    let depth = queue.depth().await.unwrap();
+    assert_eq!((depth.lag, depth.pending), (2, 0));
+
+    // Consumer "dead" takes both and never acks.
+    let taken = queue.read("dead", 10, Duration::from_millis(200)).await.unwrap();
+    assert_eq!(taken.len(), 2);
+    assert_eq!(queue.depth().await.unwrap().pending, 2);
+    assert!(queue.read("alive", 10, Duration::from_millis(100)).await.unwrap().is_empty());
+
+    // Not idle long enough yet: nothing to claim.
+    assert!(queue.reclaim("alive", Duration::from_secs(60), 10).await.unwrap().is_empty());
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let reclaimed = queue.reclaim("alive", Duration::from_millis(10), 10).await.unwrap();
+    assert_eq!(reclaimed.iter().map(|d| d.job.run_id.as_str()).collect::<Vec<_>>(), ["run-1", "run-2"]);
+    assert!(reclaimed.iter().all(|d| d.reclaimed));
+    for d in &reclaimed {
+        queue.ack(&d.id).await.unwrap();
+    }
+    assert_eq!(queue.depth().await.unwrap(), sre_queue::Depth { lag: 0, pending: 0 });
+}
+
+#[tokio::test]
+async fn redis_down_is_an_error_not_a_panic() {
+    let queue = Queue::new("redis://127.0.0.1:1", "sre:test:down", "orchestrator").unwrap();
+    assert!(queue.ping().await.is_err());
+    assert!(queue.enqueue(&job(1)).await.is_err());
+}
+
+#[test]
+fn bad_urls_are_rejected() {
+    assert!(Queue::new("http://nope", "s", "g").is_err());
+}
