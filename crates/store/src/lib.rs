@@ -400,3 +400,46 @@ impl Store {
         Ok(())
     }
 }
+
+/// A store that connects in the background and keeps trying, so a process starts (and reports not ready)
+/// while its database is down, and becomes ready by itself when the database answers.
+#[derive(Clone, Default)]
+pub struct StoreCell(std::sync::Arc<tokio::sync::OnceCell<Store>>);
+
+impl StoreCell {
+    /// Starts connecting to `url` with capped exponential backoff.
+    pub fn connect_in_background(url: String) -> Self {
+        let cell = Self::default();
+        let target = cell.clone();
+        tokio::spawn(async move {
+            let mut delay = std::time::Duration::from_millis(250);
+            loop {
+                match Store::connect(&url).await {
+                    Ok(store) => {
+                        tracing::info!(backend = ?store.backend(), "store connected, migrations applied");
+                        let _ = target.0.set(store);
+                        return;
+                    }
+                    Err(err) => {
+                        tracing::warn!(error = %err, retry_in_ms = delay.as_millis() as u64, "store unavailable");
+                        tokio::time::sleep(delay).await;
+                        delay = (delay * 2).min(std::time::Duration::from_secs(10));
+                    }
+                }
+            }
+        });
+        cell
+    }
+
+    /// A cell holding an already connected store.
+    pub fn ready(store: Store) -> Self {
+        let cell = Self::default();
+        let _ = cell.0.set(store);
+        cell
+    }
+
+    /// The store once connected.
+    pub fn get(&self) -> Option<&Store> {
+        self.0.get()
+    }
+}

@@ -1,0 +1,52 @@
+//! The HTTP edge of the mesh.
+//!
+//! `POST /webhooks/github` verifies the HMAC signature, dedupes on `X-GitHub-Delivery`, stores the event and
+//! its run in one transaction, and enqueues a pipeline job carrying the W3C context (spans `ingest_webhook` →
+//! `store_event` → `enqueue_pipeline`). Also `GET /api/v1/runs[/{run_id}[/diff]]`, `/health`, `/ready`
+//! (store and Redis reachable) and `/metrics`.
+//!
+//! Layout: `config.rs` (env), `webhook.rs` (signature and payload semantics, pure), `metrics.rs`,
+//! `routes.rs` (handlers), `main.rs` (process scaffold).
+
+pub mod config;
+pub mod metrics;
+pub mod routes;
+pub mod webhook;
+
+use std::sync::Arc;
+
+pub use config::Config;
+use sre_queue::Queue;
+use sre_store::StoreCell;
+use sre_telemetry::SharedRegistry;
+
+/// Shared state of the handlers.
+#[derive(Clone)]
+pub struct AppState {
+    pub secret: Arc<[u8]>,
+    pub store: StoreCell,
+    pub queue: Queue,
+    pub metrics: metrics::GatewayMetrics,
+    pub registry: SharedRegistry,
+}
+
+/// Runs the gateway on `listener` until `shutdown` resolves.
+pub async fn run(
+    state: AppState,
+    http_metrics: sre_telemetry::http::HttpMetrics,
+    listener: tokio::net::TcpListener,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let queue = state.queue.clone();
+    // The group exists before the first job, whichever of gateway and orchestrator starts first.
+    tokio::spawn(async move {
+        let mut delay = std::time::Duration::from_millis(250);
+        while let Err(err) = queue.ensure_group().await {
+            tracing::warn!(error = %err, "queue group not created yet; retrying");
+            tokio::time::sleep(delay).await;
+            delay = (delay * 2).min(std::time::Duration::from_secs(10));
+        }
+    });
+    let router = routes::router(state, http_metrics);
+    sre_service_kit::serve_http(listener, router, shutdown).await
+}

@@ -1,0 +1,247 @@
+//! The gateway in-process against real SQLite (temp file) and real Redis.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use http_body_util::BodyExt;
+use sre_gateway::metrics::GatewayMetrics;
+use sre_gateway::webhook::sign;
+use sre_gateway::{AppState, routes};
+use sre_queue::Queue;
+use sre_store::{Store, StoreCell};
+use sre_telemetry::SharedRegistry;
+use sre_telemetry::http::HttpMetrics;
+use tower::ServiceExt;
+
+const SECRET: &[u8] = b"test-secret";
+
+struct Harness {
+    router: axum::Router,
+    store: Store,
+    queue: Queue,
+    _dir: tempfile::TempDir,
+}
+
+/// In-process spans (no exporter), so trace context is real and can be checked on the queue.
+fn init_tracing() {
+    static TELEMETRY: std::sync::OnceLock<sre_telemetry::Telemetry> = std::sync::OnceLock::new();
+    TELEMETRY.get_or_init(|| {
+        sre_telemetry::init(sre_telemetry::Config {
+            otlp_endpoint: None,
+            ..sre_telemetry::Config::from_env("gateway-test")
+        })
+        .expect("telemetry init")
+    });
+}
+
+async fn harness() -> Harness {
+    init_tracing();
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::connect(&format!("sqlite://{}/gw.db", dir.path().display())).await.unwrap();
+    let redis = std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into());
+    let stream = format!("sre:test:gw:{}", uuid::Uuid::new_v4().simple());
+    let queue = Queue::new(&redis, &stream, "orchestrator").unwrap();
+    queue.ping().await.unwrap_or_else(|e| panic!("Redis at {redis} is unreachable ({e}); start redis-server"));
+    queue.ensure_group().await.unwrap();
+    let registry = SharedRegistry::default();
+    let state = AppState {
+        secret: Arc::from(SECRET),
+        store: StoreCell::ready(store.clone()),
+        queue: queue.clone(),
+        metrics: GatewayMetrics::register(&registry),
+        registry: registry.clone(),
+    };
+    let router = routes::router(state, HttpMetrics::register(&registry));
+    Harness { router, store, queue, _dir: dir }
+}
+
+fn failure_body() -> Vec<u8> {
+    br#"{"action":"completed","workflow_run":{"id":99,"name":"lint","head_sha":"0123456789abcdef0123456789abcdef01234567","head_branch":"main","conclusion":"failure","run_attempt":1},"repository":{"full_name":"acme/app"}}"#.to_vec()
+}
+
+fn webhook(event: &str, delivery: &str, body: &[u8], signature: Option<String>) -> Request<Body> {
+    let mut req = Request::post("/webhooks/github")
+        .header("content-type", "application/json")
+        .header("x-github-event", event)
+        .header("x-github-delivery", delivery);
+    if let Some(sig) = signature {
+        req = req.header("x-hub-signature-256", sig);
+    }
+    req.body(Body::from(body.to_vec())).unwrap()
+}
+
+async fn send(router: &axum::Router, req: Request<Body>) -> (StatusCode, String) {
+    let resp = router.clone().oneshot(req).await.unwrap();
+    let status = resp.status();
+    let body = resp.into_body().collect().await.unwrap().to_bytes();
+    (status, String::from_utf8_lossy(&body).into_owned())
+}
+
+fn json(body: &str) -> serde_json::Value {
+    serde_json::from_str(body).unwrap_or_else(|e| panic!("not JSON ({e}): {body}"))
+}
+
+#[tokio::test]
+async fn bad_signature_is_401_and_nothing_is_stored() {
+    let h = harness().await;
+    let body = failure_body();
+    let (status, _) = send(&h.router, webhook("workflow_run", "d-bad", &body, Some(sign(b"wrong", &body)))).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let (status, _) = send(&h.router, webhook("workflow_run", "d-none", &body, None)).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert_eq!(h.store.count_events().await.unwrap(), 0);
+    assert_eq!(h.queue.depth().await.unwrap().lag, 0);
+}
+
+#[tokio::test]
+async fn same_delivery_twice_is_one_run_and_one_job() {
+    let h = harness().await;
+    let body = failure_body();
+    let (status, first) = send(&h.router, webhook("workflow_run", "d-1", &body, Some(sign(SECRET, &body)))).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{first}");
+    let first = json(&first);
+    assert_eq!(first["status"], "accepted");
+    let run_id = first["run_id"].as_str().unwrap().to_owned();
+    assert_eq!(first["run_key"], "acme/app:lint:0123456789abcdef0123456789abcdef01234567");
+
+    let (status, second) = send(&h.router, webhook("workflow_run", "d-1", &body, Some(sign(SECRET, &body)))).await;
+    assert_eq!(status, StatusCode::OK);
+    let second = json(&second);
+    assert_eq!(second["status"], "duplicate");
+    assert_eq!(second["run_id"], run_id.as_str());
+
+    assert_eq!(h.store.count_runs().await.unwrap(), 1);
+    let jobs = h.queue.read("t", 10, Duration::from_millis(200)).await.unwrap();
+    assert_eq!(jobs.len(), 1);
+    assert_eq!(jobs[0].job.run_id, run_id);
+    // The job carries the producer span's W3C context.
+    let traceparent = &jobs[0].job.trace_context["traceparent"];
+    assert!(traceparent.starts_with("00-") && traceparent.len() == 55, "{traceparent}");
+
+    let (status, run) = send(&h.router, Request::get(format!("/api/v1/runs/{run_id}")).body(Body::empty()).unwrap()).await;
+    assert_eq!(status, StatusCode::OK);
+    let run = json(&run);
+    assert_eq!(run["status"], "queued");
+    assert_eq!(run["enqueued"], true);
+    assert_eq!(run["delivery_id"], "d-1");
+    assert!(run["pr"].is_null());
+
+    let (status, _) = send(&h.router, Request::get("/api/v1/runs/nope").body(Body::empty()).unwrap()).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn other_events_are_ignored_with_a_reason_and_ping_is_200() {
+    let h = harness().await;
+    let ping = br#"{"zen":"Design for failure."}"#;
+    let (status, body) = send(&h.router, webhook("ping", "d-ping", ping, Some(sign(SECRET, ping)))).await;
+    assert_eq!((status, json(&body)["status"].as_str()), (StatusCode::OK, Some("pong")));
+
+    let ok = String::from_utf8(failure_body()).unwrap().replace("\"failure\"", "\"success\"");
+    let (status, body) = send(&h.router, webhook("workflow_run", "d-ok", ok.as_bytes(), Some(sign(SECRET, ok.as_bytes())))).await;
+    assert_eq!(status, StatusCode::OK);
+    let body = json(&body);
+    assert_eq!(body["status"], "ignored");
+    assert!(body["reason"].as_str().unwrap().contains("success"));
+
+    let push = br#"{"ref":"refs/heads/main"}"#;
+    let (status, body) = send(&h.router, webhook("push", "d-push", push, Some(sign(SECRET, push)))).await;
+    assert_eq!((status, json(&body)["status"].as_str()), (StatusCode::OK, Some("ignored")));
+    assert_eq!(h.store.count_events().await.unwrap(), 0);
+}
+
+#[tokio::test]
+async fn malformed_input_is_400_and_nothing_is_stored() {
+    let h = harness().await;
+    let junk = b"{not json";
+    let (status, body) = send(&h.router, webhook("workflow_run", "d-junk", junk, Some(sign(SECRET, junk)))).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(json(&body)["error"].as_str().unwrap().contains("malformed workflow_run payload"));
+    let body = failure_body();
+    let (status, _) = send(&h.router, webhook("workflow_run", "bad id!", &body, Some(sign(SECRET, &body)))).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(h.store.count_events().await.unwrap(), 0);
+}
+
+#[tokio::test]
+async fn metrics_use_route_templates_and_unmatched() {
+    let h = harness().await;
+    send(&h.router, Request::get("/health").body(Body::empty()).unwrap()).await;
+    send(&h.router, Request::get("/api/v1/runs/abc-123").body(Body::empty()).unwrap()).await;
+    let (status, _) = send(&h.router, Request::get("/no/such/path/123").body(Body::empty()).unwrap()).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let body = failure_body();
+    send(&h.router, webhook("workflow_run", "d-m", &body, Some(sign(SECRET, &body)))).await;
+
+    let (status, text) = send(&h.router, Request::get("/metrics").body(Body::empty()).unwrap()).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_valid_exposition(&text);
+    assert!(text.contains(r#"sre_agent_http_requests_total{method="GET",route="/health",status="200"} 1"#), "{text}");
+    assert!(text.contains(r#"route="/api/v1/runs/{run_id}",status="404""#), "{text}");
+    assert!(text.contains(r#"sre_agent_http_requests_total{method="GET",route="unmatched",status="404"} 1"#), "{text}");
+    assert!(!text.contains("abc-123") && !text.contains("/no/such"), "raw paths leaked into labels");
+    assert!(text.contains("sre_agent_http_request_duration_seconds_bucket{"), "{text}");
+    assert!(text.contains(r#"sre_agent_webhook_deliveries_total{event="workflow_run",result="accepted"} 1"#), "{text}");
+    assert!(text.contains(r#"sre_agent_pipeline_stage_duration_seconds_count{stage="ingest"} 1"#), "{text}");
+
+    // OpenMetrics on request (what Prometheus asks for with exemplar storage on).
+    let req = Request::get("/metrics").header("accept", "application/openmetrics-text; version=1.0.0").body(Body::empty()).unwrap();
+    let resp = h.router.clone().oneshot(req).await.unwrap();
+    assert!(resp.headers()["content-type"].to_str().unwrap().starts_with("application/openmetrics-text"));
+    let body = resp.into_body().collect().await.unwrap().to_bytes();
+    assert!(String::from_utf8_lossy(&body).trim_end().ends_with("# EOF"));
+}
+
+/// Checks the Prometheus 0.0.4 text grammar line by line: comments are HELP/TYPE, samples are
+/// `name{label="value",...} number`.
+fn assert_valid_exposition(text: &str) {
+    let name_ok = |n: &str| !n.is_empty() && n.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == ':') && !n.starts_with(|c: char| c.is_ascii_digit());
+    for line in text.lines().filter(|l| !l.is_empty()) {
+        if let Some(rest) = line.strip_prefix("# ") {
+            assert!(rest.starts_with("HELP ") || rest.starts_with("TYPE "), "bad comment: {line}");
+            continue;
+        }
+        let (series, value) = line.rsplit_once(' ').unwrap_or_else(|| panic!("no value: {line}"));
+        assert!(value.parse::<f64>().is_ok() || ["+Inf", "-Inf", "NaN"].contains(&value), "bad value: {line}");
+        let name = series.split('{').next().unwrap();
+        assert!(name_ok(name), "bad metric name: {line}");
+        if let Some(labels) = series.strip_prefix(name).filter(|l| !l.is_empty()) {
+            assert!(labels.starts_with('{') && labels.ends_with('}'), "bad labels: {line}");
+            for pair in labels[1..labels.len() - 1].split("\",").filter(|p| !p.is_empty()) {
+                let (k, v) = pair.split_once("=\"").unwrap_or_else(|| panic!("bad label pair {pair:?}: {line}"));
+                assert!(name_ok(k), "bad label name {k:?}: {line}");
+                assert!(!v.contains('\n'), "newline in label: {line}");
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn ready_reports_each_dependency() {
+    let h = harness().await;
+    let (status, body) = send(&h.router, Request::get("/ready").body(Body::empty()).unwrap()).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+
+    // Store still connecting and Redis unreachable: up, but not ready, and webhooks get 503.
+    let registry = SharedRegistry::default();
+    let state = AppState {
+        secret: Arc::from(SECRET),
+        store: StoreCell::default(),
+        queue: Queue::new("redis://127.0.0.1:1", "sre:test:down", "orchestrator").unwrap(),
+        metrics: GatewayMetrics::register(&registry),
+        registry: registry.clone(),
+    };
+    let router = routes::router(state, HttpMetrics::register(&registry));
+    let (status, body) = send(&router, Request::get("/ready").body(Body::empty()).unwrap()).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    let body = json(&body);
+    assert_eq!(body["checks"]["store"], "connecting");
+    assert_ne!(body["checks"]["redis"], "ok");
+    let failure = failure_body();
+    let (status, _) = send(&router, webhook("workflow_run", "d-x", &failure, Some(sign(SECRET, &failure)))).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    let (status, _) = send(&router, Request::get("/health").body(Body::empty()).unwrap()).await;
+    assert_eq!(status, StatusCode::OK);
+}
