@@ -119,11 +119,15 @@ pub async fn metrics_handler(State(registry): State<SharedRegistry>, headers: He
     ([(header::CONTENT_TYPE, content_type)], body).into_response()
 }
 
-/// The router every non-gateway process serves on its HTTP port: `/metrics` and `/health`, instrumented.
-pub fn metrics_router(registry: SharedRegistry, http_metrics: HttpMetrics) -> Router {
-    let router = Router::new()
+/// `/metrics` and `/health` (liveness), not yet instrumented: merge more routes, then [`instrument`].
+pub fn metrics_routes(registry: SharedRegistry) -> Router {
+    Router::new()
         .route("/metrics", axum::routing::get(metrics_handler))
         .with_state(registry)
-        .route("/health", axum::routing::get(|| async { (StatusCode::OK, "ok") }));
-    instrument(router, http_metrics)
+        .route("/health", axum::routing::get(|| async { (StatusCode::OK, "ok") }))
+}
+
+/// The router a gRPC service serves on its HTTP port: `/metrics` and `/health`, instrumented.
+pub fn metrics_router(registry: SharedRegistry, http_metrics: HttpMetrics) -> Router {
+    instrument(metrics_routes(registry), http_metrics)
 }
