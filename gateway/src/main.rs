@@ -49,9 +49,8 @@ async fn serve(config: Config, registry: sre_telemetry::SharedRegistry) -> Resul
         registry: registry.clone(),
     };
     let http_metrics = sre_telemetry::http::HttpMetrics::register(&registry);
-    let listener = tokio::net::TcpListener::bind(config.http_addr)
-        .await
-        .map_err(|e| format!("bind {}: {e}", config.http_addr))?;
+    let listener =
+        tokio::net::TcpListener::bind(config.http_addr).await.map_err(|e| format!("bind {}: {e}", config.http_addr))?;
     tracing::info!(http_addr = %config.http_addr, "listening");
     sre_gateway::run(state, http_metrics, listener, shutdown_signal()).await.map_err(|e| e.to_string())
 }

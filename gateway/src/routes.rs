@@ -89,7 +89,10 @@ async fn webhook(State(state): State<AppState>, headers: HeaderMap, body: Bytes)
             tracing::error!(deadline_ms = INGEST_DEADLINE.as_millis() as u64, "webhook ingest timed out");
             (
                 DeliveryResult::Error,
-                json_response(StatusCode::SERVICE_UNAVAILABLE, json!({"status": "error", "reason": "ingest timed out; redeliver"})),
+                json_response(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    json!({"status": "error", "reason": "ingest timed out; redeliver"}),
+                ),
             )
         }
     };
@@ -144,7 +147,10 @@ async fn ingest(
         }
         Err(err) => {
             tracing::warn!(event = event.as_str(), error = %err, "webhook rejected: malformed payload");
-            return (DeliveryResult::BadRequest, json_response(StatusCode::BAD_REQUEST, json!({"error": err.to_string()})));
+            return (
+                DeliveryResult::BadRequest,
+                json_response(StatusCode::BAD_REQUEST, json!({"error": err.to_string()})),
+            );
         }
     };
     let Some(store) = state.store.get() else {
@@ -164,7 +170,8 @@ async fn ingest(
         failure_name: failure.name.clone(),
         attempt: i64::from(failure.attempt),
     };
-    let new_event = NewEvent { delivery_id, event: event.as_str(), action: &failure.action, repo: &failure.repo, payload: body };
+    let new_event =
+        NewEvent { delivery_id, event: event.as_str(), action: &failure.action, repo: &failure.repo, payload: body };
     let stored = store
         .ingest(&new_event, &new_run)
         .instrument(tracing::info_span!("store_event", db.system = ?store.backend(), delivery_id))
@@ -180,10 +187,10 @@ async fn ingest(
     record_ids(&run);
 
     // A redelivery of a run whose enqueue failed gets its job now; other duplicates change nothing.
-    if !duplicate || (!run.enqueued && run.status == "queued") {
-        if let Err(reason) = enqueue(state, &run, &failure).await {
-            return unavailable(reason);
-        }
+    if (!duplicate || (!run.enqueued && run.status == "queued"))
+        && let Err(reason) = enqueue(state, &run, &failure).await
+    {
+        return unavailable(reason);
     }
     let (status, result, label) = if duplicate {
         (StatusCode::OK, DeliveryResult::Duplicate, "duplicate")
@@ -195,7 +202,10 @@ async fn ingest(
 }
 
 fn unavailable(reason: &str) -> (DeliveryResult, Response) {
-    (DeliveryResult::Error, json_response(StatusCode::SERVICE_UNAVAILABLE, json!({"status": "error", "reason": reason})))
+    (
+        DeliveryResult::Error,
+        json_response(StatusCode::SERVICE_UNAVAILABLE, json!({"status": "error", "reason": reason})),
+    )
 }
 
 fn record_ids(run: &RunRecord) {
@@ -327,5 +337,8 @@ async fn ready(State(state): State<AppState>) -> Response {
     };
     let ok = store == "ok" && redis == "ok";
     let status = if ok { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
-    json_response(status, json!({"status": if ok { "ready" } else { "not_ready" }, "checks": {"store": store, "redis": redis}}))
+    json_response(
+        status,
+        json!({"status": if ok { "ready" } else { "not_ready" }, "checks": {"store": store, "redis": redis}}),
+    )
 }

@@ -185,58 +185,74 @@ pub fn classify(event: EventKind, body: &[u8]) -> Result<Classified, PayloadErro
             let p: WorkflowRunPayload = serde_json::from_slice(body).map_err(err)?;
             let r = p.workflow_run;
             let name = r.name.unwrap_or_else(|| "workflow".into());
-            (p.action.clone(), r.conclusion, Failure {
-                event,
-                action: p.action,
-                repo: p.repository.full_name,
-                head_sha: r.head_sha,
-                head_branch: r.head_branch.unwrap_or_default(),
-                name,
-                failure_id: format!("workflow_run:{}", r.id),
-                attempt: r.run_attempt.unwrap_or(1),
-            })
+            (
+                p.action.clone(),
+                r.conclusion,
+                Failure {
+                    event,
+                    action: p.action,
+                    repo: p.repository.full_name,
+                    head_sha: r.head_sha,
+                    head_branch: r.head_branch.unwrap_or_default(),
+                    name,
+                    failure_id: format!("workflow_run:{}", r.id),
+                    attempt: r.run_attempt.unwrap_or(1),
+                },
+            )
         }
         EventKind::WorkflowJob => {
             let p: WorkflowJobPayload = serde_json::from_slice(body).map_err(err)?;
             let j = p.workflow_job;
-            (p.action.clone(), j.conclusion, Failure {
-                event,
-                action: p.action,
-                repo: p.repository.full_name,
-                head_sha: j.head_sha,
-                head_branch: j.head_branch.unwrap_or_default(),
-                name: j.name,
-                failure_id: format!("workflow_job:{}", j.id),
-                attempt: j.run_attempt.unwrap_or(1),
-            })
+            (
+                p.action.clone(),
+                j.conclusion,
+                Failure {
+                    event,
+                    action: p.action,
+                    repo: p.repository.full_name,
+                    head_sha: j.head_sha,
+                    head_branch: j.head_branch.unwrap_or_default(),
+                    name: j.name,
+                    failure_id: format!("workflow_job:{}", j.id),
+                    attempt: j.run_attempt.unwrap_or(1),
+                },
+            )
         }
         EventKind::CheckRun => {
             let p: CheckRunPayload = serde_json::from_slice(body).map_err(err)?;
             let c = p.check_run;
-            (p.action.clone(), c.conclusion, Failure {
-                event,
-                action: p.action,
-                repo: p.repository.full_name,
-                head_sha: c.head_sha,
-                head_branch: c.check_suite.and_then(|s| s.head_branch).unwrap_or_default(),
-                name: c.name,
-                failure_id: format!("check_run:{}", c.id),
-                attempt: 1,
-            })
+            (
+                p.action.clone(),
+                c.conclusion,
+                Failure {
+                    event,
+                    action: p.action,
+                    repo: p.repository.full_name,
+                    head_sha: c.head_sha,
+                    head_branch: c.check_suite.and_then(|s| s.head_branch).unwrap_or_default(),
+                    name: c.name,
+                    failure_id: format!("check_run:{}", c.id),
+                    attempt: 1,
+                },
+            )
         }
         EventKind::CheckSuite => {
             let p: CheckSuitePayload = serde_json::from_slice(body).map_err(err)?;
             let s = p.check_suite;
-            (p.action.clone(), s.conclusion, Failure {
-                event,
-                action: p.action,
-                repo: p.repository.full_name,
-                head_sha: s.head_sha,
-                head_branch: s.head_branch.unwrap_or_default(),
-                name: s.app.and_then(|a| a.name).unwrap_or_else(|| "check_suite".into()),
-                failure_id: format!("check_suite:{}", s.id),
-                attempt: 1,
-            })
+            (
+                p.action.clone(),
+                s.conclusion,
+                Failure {
+                    event,
+                    action: p.action,
+                    repo: p.repository.full_name,
+                    head_sha: s.head_sha,
+                    head_branch: s.head_branch.unwrap_or_default(),
+                    name: s.app.and_then(|a| a.name).unwrap_or_else(|| "check_suite".into()),
+                    failure_id: format!("check_suite:{}", s.id),
+                    attempt: 1,
+                },
+            )
         }
     };
     if action != "completed" {
@@ -244,7 +260,9 @@ pub fn classify(event: EventKind, body: &[u8]) -> Result<Classified, PayloadErro
     }
     match conclusion.as_deref() {
         Some("failure") => {}
-        other => return Ok(Classified::Ignored(format!("conclusion is {:?}, not \"failure\"", other.unwrap_or("none")))),
+        other => {
+            return Ok(Classified::Ignored(format!("conclusion is {:?}, not \"failure\"", other.unwrap_or("none"))));
+        }
     }
     if failure.repo.split('/').count() != 2 || failure.head_sha.is_empty() {
         return Err(PayloadError { event: event.as_str(), message: "repository.full_name or head_sha missing".into() });
@@ -286,7 +304,8 @@ mod tests {
 
     #[test]
     fn workflow_run_failure() {
-        let Classified::Failure(f) = classify(EventKind::WorkflowRun, &workflow_run("completed", "failure")).unwrap() else {
+        let Classified::Failure(f) = classify(EventKind::WorkflowRun, &workflow_run("completed", "failure")).unwrap()
+        else {
             panic!("expected a failure")
         };
         assert_eq!(f.failure_id, "workflow_run:7");
@@ -296,8 +315,12 @@ mod tests {
 
     #[test]
     fn ignores_success_and_other_actions() {
-        assert!(matches!(classify(EventKind::WorkflowRun, &workflow_run("completed", "success")).unwrap(), Classified::Ignored(r) if r.contains("success")));
-        assert!(matches!(classify(EventKind::WorkflowRun, &workflow_run("requested", "failure")).unwrap(), Classified::Ignored(r) if r.contains("requested")));
+        assert!(
+            matches!(classify(EventKind::WorkflowRun, &workflow_run("completed", "success")).unwrap(), Classified::Ignored(r) if r.contains("success"))
+        );
+        assert!(
+            matches!(classify(EventKind::WorkflowRun, &workflow_run("requested", "failure")).unwrap(), Classified::Ignored(r) if r.contains("requested"))
+        );
         assert!(matches!(classify(EventKind::Other, b"{}").unwrap(), Classified::Ignored(_)));
     }
 

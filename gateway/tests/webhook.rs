@@ -120,7 +120,8 @@ async fn same_delivery_twice_is_one_run_and_one_job() {
     let traceparent = &jobs[0].job.trace_context["traceparent"];
     assert!(traceparent.starts_with("00-") && traceparent.len() == 55, "{traceparent}");
 
-    let (status, run) = send(&h.router, Request::get(format!("/api/v1/runs/{run_id}")).body(Body::empty()).unwrap()).await;
+    let (status, run) =
+        send(&h.router, Request::get(format!("/api/v1/runs/{run_id}")).body(Body::empty()).unwrap()).await;
     assert_eq!(status, StatusCode::OK);
     let run = json(&run);
     assert_eq!(run["status"], "queued");
@@ -140,7 +141,8 @@ async fn other_events_are_ignored_with_a_reason_and_ping_is_200() {
     assert_eq!((status, json(&body)["status"].as_str()), (StatusCode::OK, Some("pong")));
 
     let ok = String::from_utf8(failure_body()).unwrap().replace("\"failure\"", "\"success\"");
-    let (status, body) = send(&h.router, webhook("workflow_run", "d-ok", ok.as_bytes(), Some(sign(SECRET, ok.as_bytes())))).await;
+    let (status, body) =
+        send(&h.router, webhook("workflow_run", "d-ok", ok.as_bytes(), Some(sign(SECRET, ok.as_bytes())))).await;
     assert_eq!(status, StatusCode::OK);
     let body = json(&body);
     assert_eq!(body["status"], "ignored");
@@ -187,7 +189,10 @@ async fn metrics_use_route_templates_and_unmatched() {
     assert!(text.contains(r#"sre_agent_pipeline_stage_duration_seconds_count{stage="ingest"} 1"#), "{text}");
 
     // OpenMetrics on request (what Prometheus asks for with exemplar storage on).
-    let req = Request::get("/metrics").header("accept", "application/openmetrics-text; version=1.0.0").body(Body::empty()).unwrap();
+    let req = Request::get("/metrics")
+        .header("accept", "application/openmetrics-text; version=1.0.0")
+        .body(Body::empty())
+        .unwrap();
     let resp = h.router.clone().oneshot(req).await.unwrap();
     assert!(resp.headers()["content-type"].to_str().unwrap().starts_with("application/openmetrics-text"));
     let body = resp.into_body().collect().await.unwrap().to_bytes();
@@ -197,7 +202,11 @@ async fn metrics_use_route_templates_and_unmatched() {
 /// Checks the Prometheus 0.0.4 text grammar line by line: comments are HELP/TYPE, samples are
 /// `name{label="value",...} number`.
 fn assert_valid_exposition(text: &str) {
-    let name_ok = |n: &str| !n.is_empty() && n.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == ':') && !n.starts_with(|c: char| c.is_ascii_digit());
+    let name_ok = |n: &str| {
+        !n.is_empty()
+            && n.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == ':')
+            && !n.starts_with(|c: char| c.is_ascii_digit())
+    };
     for line in text.lines().filter(|l| !l.is_empty()) {
         if let Some(rest) = line.strip_prefix("# ") {
             assert!(rest.starts_with("HELP ") || rest.starts_with("TYPE "), "bad comment: {line}");

@@ -70,7 +70,8 @@ impl Job {
 
     fn from_entry(entry: &StreamId) -> Self {
         let get = |k: &str| entry.get::<String>(k).unwrap_or_default();
-        let trace_context = TRACE_FIELDS.iter().filter_map(|k| entry.get::<String>(k).map(|v| ((*k).to_owned(), v))).collect();
+        let trace_context =
+            TRACE_FIELDS.iter().filter_map(|k| entry.get::<String>(k).map(|v| ((*k).to_owned(), v))).collect();
         Self {
             run_id: get("run_id"),
             run_key: get("run_key"),
@@ -111,10 +112,8 @@ impl Queue {
     /// A lazy pool: nothing connects until first use, so a Redis outage at start is not fatal.
     pub fn new(url: &str, stream: &str, group: &str) -> QueueResult<Self> {
         let manager = RedisConnectionManager::new(url).map_err(|e| QueueError::Url(e.to_string()))?;
-        let pool = bb8::Pool::builder()
-            .max_size(16)
-            .connection_timeout(Duration::from_secs(2))
-            .build_unchecked(manager);
+        let pool =
+            bb8::Pool::builder().max_size(16).connection_timeout(Duration::from_secs(2)).build_unchecked(manager);
         Ok(Self { pool, stream: stream.to_owned(), group: group.to_owned() })
     }
 
@@ -132,8 +131,7 @@ impl Queue {
     /// Creates the stream and the consumer group if missing.
     pub async fn ensure_group(&self) -> QueueResult<()> {
         let mut conn = self.pool.get().await?;
-        let created: Result<(), redis::RedisError> =
-            conn.xgroup_create_mkstream(&self.stream, &self.group, "0").await;
+        let created: Result<(), redis::RedisError> = conn.xgroup_create_mkstream(&self.stream, &self.group, "0").await;
         match created {
             Ok(()) => Ok(()),
             Err(e) if e.code() == Some("BUSYGROUP") => Ok(()),
@@ -151,10 +149,8 @@ impl Queue {
     /// New jobs for `consumer`, waiting up to `block` for the first.
     pub async fn read(&self, consumer: &str, count: usize, block: Duration) -> QueueResult<Vec<Delivery>> {
         let mut conn = self.pool.get().await?;
-        let opts = StreamReadOptions::default()
-            .group(&self.group, consumer)
-            .count(count)
-            .block(block.as_millis() as usize);
+        let opts =
+            StreamReadOptions::default().group(&self.group, consumer).count(count).block(block.as_millis() as usize);
         let reply: Option<StreamReadReply> = conn.xread_options(&[&self.stream], &[">"], &opts).await?;
         Ok(reply
             .into_iter()

@@ -68,13 +68,10 @@ pub async fn serve(
     // The metrics port outlives the gRPC port so the last scrape sees the drain.
     let (http_stop_tx, http_stop_rx) = tokio::sync::oneshot::channel::<()>();
     let http_metrics = HttpMetrics::register(&registry);
-    let http = tokio::spawn(crate::serve_http(
-        opts.http_listener,
-        metrics_router(registry.clone(), http_metrics),
-        async {
+    let http =
+        tokio::spawn(crate::serve_http(opts.http_listener, metrics_router(registry.clone(), http_metrics), async {
             let _ = http_stop_rx.await;
-        },
-    ));
+        }));
 
     let drain_grace = opts.drain_grace;
     let drain = async move {

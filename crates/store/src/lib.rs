@@ -279,7 +279,8 @@ impl Store {
 
     /// The patch a run produced (empty when none).
     pub async fn run_diff(&self, run_id: &str) -> StoreResult<Option<String>> {
-        let row = sqlx::query("SELECT diff FROM runs WHERE run_id = $1").bind(run_id).fetch_optional(&self.pool).await?;
+        let row =
+            sqlx::query("SELECT diff FROM runs WHERE run_id = $1").bind(run_id).fetch_optional(&self.pool).await?;
         Ok(row.map(|r| r.try_get::<String, _>("diff")).transpose()?)
     }
 
@@ -355,10 +356,10 @@ impl Store {
 fn sqlite_url(url: &str) -> StoreResult<String> {
     let path = url.trim_start_matches("sqlite://").trim_start_matches("sqlite:");
     let (path, query) = path.split_once('?').unwrap_or((path, ""));
-    if path != ":memory:" {
-        if let Some(dir) = std::path::Path::new(path).parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).map_err(|e| StoreError::DataDir(dir.display().to_string(), e))?;
-        }
+    if path != ":memory:"
+        && let Some(dir) = std::path::Path::new(path).parent().filter(|d| !d.as_os_str().is_empty())
+    {
+        std::fs::create_dir_all(dir).map_err(|e| StoreError::DataDir(dir.display().to_string(), e))?;
     }
     let query = if query.is_empty() { "mode=rwc".to_owned() } else { query.to_owned() };
     Ok(format!("sqlite://{path}?{query}"))

@@ -57,11 +57,13 @@ pub(crate) async fn apply(pool: &AnyPool) -> Result<(), sqlx::Error> {
         for statement in *statements {
             sqlx::query(statement).execute(&mut *tx).await?;
         }
-        sqlx::query("INSERT INTO schema_migrations (version, applied_at_ms) VALUES ($1, $2) ON CONFLICT (version) DO NOTHING")
-            .bind(*version)
-            .bind(crate::now_ms())
-            .execute(&mut *tx)
-            .await?;
+        sqlx::query(
+            "INSERT INTO schema_migrations (version, applied_at_ms) VALUES ($1, $2) ON CONFLICT (version) DO NOTHING",
+        )
+        .bind(*version)
+        .bind(crate::now_ms())
+        .execute(&mut *tx)
+        .await?;
         tx.commit().await?;
     }
     Ok(())

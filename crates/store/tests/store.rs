@@ -20,15 +20,25 @@ fn new_run(id: &str) -> NewRun {
 
 async fn exercise(store: &Store) {
     let body = br#"{"action":"completed"}"#;
-    let event = |d: &'static str| NewEvent { delivery_id: d, event: "workflow_run", action: "completed", repo: "acme/app", payload: body };
+    let event = |d: &'static str| NewEvent {
+        delivery_id: d,
+        event: "workflow_run",
+        action: "completed",
+        repo: "acme/app",
+        payload: body,
+    };
 
-    let Ingested::New(run) = store.ingest(&event("d-1"), &new_run("1")).await.unwrap() else { panic!("first delivery must be new") };
+    let Ingested::New(run) = store.ingest(&event("d-1"), &new_run("1")).await.unwrap() else {
+        panic!("first delivery must be new")
+    };
     assert_eq!(run.status, "queued");
     assert!(!run.enqueued);
     assert_eq!(run.delivery_id, "d-1");
 
     // Same delivery again: the same run, nothing new stored.
-    let Ingested::Duplicate(dup) = store.ingest(&event("d-1"), &new_run("other")).await.unwrap() else { panic!("redelivery must be a duplicate") };
+    let Ingested::Duplicate(dup) = store.ingest(&event("d-1"), &new_run("other")).await.unwrap() else {
+        panic!("redelivery must be a duplicate")
+    };
     assert_eq!(dup.run_id, "run-1");
     assert_eq!(store.count_events().await.unwrap(), 1);
     assert_eq!(store.count_runs().await.unwrap(), 1);
@@ -49,7 +59,12 @@ async fn exercise(store: &Store) {
         label: "safe".into(),
         pr_number: Some(7),
         pr_branch: "sre-agent/run-1".into(),
-        stages: vec![StageResult { stage: "generate_plan".into(), status: "ok".into(), duration_ms: 12, detail: String::new() }],
+        stages: vec![StageResult {
+            stage: "generate_plan".into(),
+            status: "ok".into(),
+            duration_ms: 12,
+            detail: String::new(),
+        }],
         diff: Some("diff --git a/x b/x\n".into()),
         trace_id: "0af7651916cd43dd8448eb211c80319c".into(),
         ..Default::default()
@@ -79,8 +94,8 @@ async fn sqlite_store() {
 
 #[tokio::test]
 async fn postgres_store() {
-    let admin_url = std::env::var("SRE_TEST_DATABASE_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
+    let admin_url =
+        std::env::var("SRE_TEST_DATABASE_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
     let db = format!("sre_test_{}", uuid::Uuid::new_v4().simple());
     let admin = Store::connect(&admin_url).await.unwrap_or_else(|e| {
         panic!("PostgreSQL at {admin_url} is unreachable ({e}); start it (scripts/test.sh does) or set SRE_TEST_DATABASE_URL")

@@ -81,10 +81,8 @@ async fn record_request(State(metrics): State<HttpMetrics>, req: Request, next: 
     let start = Instant::now();
     let resp = next.run(req).await;
     let elapsed = start.elapsed().as_secs_f64();
-    let route = resp
-        .extensions()
-        .get::<MatchedPath>()
-        .map_or_else(|| UNMATCHED_ROUTE.to_owned(), |m| m.as_str().to_owned());
+    let route =
+        resp.extensions().get::<MatchedPath>().map_or_else(|| UNMATCHED_ROUTE.to_owned(), |m| m.as_str().to_owned());
     let method = bounded_method(&method);
     let exemplar = resp.extensions().get::<ResponseTrace>().map(|t| TraceExemplar { trace_id: t.0.clone() });
     metrics
@@ -111,11 +109,8 @@ fn bounded_method(method: &str) -> String {
 pub async fn metrics_handler(State(registry): State<SharedRegistry>, headers: HeaderMap) -> Response {
     let openmetrics = wants_openmetrics(headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()));
     let body = registry.encode(openmetrics);
-    let content_type = if openmetrics {
-        crate::metrics::OPENMETRICS_CONTENT_TYPE
-    } else {
-        crate::metrics::TEXT_CONTENT_TYPE
-    };
+    let content_type =
+        if openmetrics { crate::metrics::OPENMETRICS_CONTENT_TYPE } else { crate::metrics::TEXT_CONTENT_TYPE };
     ([(header::CONTENT_TYPE, content_type)], body).into_response()
 }
 

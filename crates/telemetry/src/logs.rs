@@ -8,10 +8,10 @@ use std::sync::OnceLock;
 
 use opentelemetry::trace::TraceContextExt;
 use serde_json::{Map, Value};
+use tracing::dispatcher::WeakDispatch;
 use tracing::field::{Field, Visit};
 use tracing::span::{Attributes, Record};
 use tracing::{Event, Id, Subscriber};
-use tracing::dispatcher::WeakDispatch;
 use tracing_subscriber::layer::Context;
 use tracing_subscriber::registry::LookupSpan;
 

@@ -18,8 +18,7 @@ pub const TEXT_CONTENT_TYPE: &str = prometheus_client::encoding::prometheus_text
 pub const LATENCY_BUCKETS: [f64; 14] =
     [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 7.5, 10.0];
 /// Buckets (seconds) for pipeline stages, which run tests and scanners: 10 ms .. 10 min.
-pub const STAGE_BUCKETS: [f64; 14] =
-    [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 180.0, 600.0];
+pub const STAGE_BUCKETS: [f64; 14] = [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 180.0, 600.0];
 
 /// The exemplar label set: the trace that produced an observation.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]

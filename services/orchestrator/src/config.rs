@@ -31,7 +31,8 @@ pub struct Config {
 impl Config {
     pub fn from_env() -> Result<Self, ConfigError> {
         let url = |var: &str, port: u16| config::var(var).unwrap_or_else(|| format!("http://127.0.0.1:{port}"));
-        let host = std::fs::read_to_string("/etc/hostname").map(|h| h.trim().to_owned()).unwrap_or_else(|_| "local".into());
+        let host =
+            std::fs::read_to_string("/etc/hostname").map(|h| h.trim().to_owned()).unwrap_or_else(|_| "local".into());
         Ok(Self {
             http_addr: config::addr("SRE_HTTP_ADDR", "127.0.0.1:9100")?,
             redis_url: config::var("REDIS_URL").unwrap_or_else(|| "redis://127.0.0.1:6379".into()),

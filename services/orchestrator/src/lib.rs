@@ -43,7 +43,12 @@ async fn ready(State(r): State<Readiness>) -> impl IntoResponse {
     let redis = r.queue.ping().await.map_or_else(|e| e.to_string(), |()| "ok".to_owned());
     let ok = store == "ok" && redis == "ok";
     let code = if ok { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
-    (code, axum::Json(serde_json::json!({"status": if ok { "ready" } else { "not_ready" }, "checks": {"store": store, "redis": redis}})))
+    (
+        code,
+        axum::Json(
+            serde_json::json!({"status": if ok { "ready" } else { "not_ready" }, "checks": {"store": store, "redis": redis}}),
+        ),
+    )
 }
 
 /// Runs the worker and its HTTP port until `shutdown` resolves, then drains.
@@ -57,13 +62,14 @@ pub async fn run(
     let store = StoreCell::connect_in_background(config.database_url.clone());
     let queue = Queue::new(&config.redis_url, &config.stream, sre_queue::DEFAULT_GROUP).map_err(|e| e.to_string())?;
     let clients = clients::Clients::new(&config, &GrpcMetrics::client(&registry))?;
-    let pipeline = pipeline::Pipeline::new(clients, metrics::PipelineMetrics::register(&registry), config.validate_timeout);
+    let pipeline =
+        pipeline::Pipeline::new(clients, metrics::PipelineMetrics::register(&registry), config.validate_timeout);
 
-    let router = metrics_routes(registry.clone())
-        .merge(axum::Router::new().route("/ready", axum::routing::get(ready)).with_state(Readiness {
-            store: store.clone(),
-            queue: queue.clone(),
-        }));
+    let router = metrics_routes(registry.clone()).merge(
+        axum::Router::new()
+            .route("/ready", axum::routing::get(ready))
+            .with_state(Readiness { store: store.clone(), queue: queue.clone() }),
+    );
     let router = instrument(router, HttpMetrics::register(&registry));
     let (http_stop_tx, http_stop_rx) = tokio::sync::oneshot::channel::<()>();
     let http = tokio::spawn(sre_service_kit::serve_http(http_listener, router, async {
@@ -91,7 +97,10 @@ pub async fn run(
     }
     let _ = stop_tx.send(true);
     if tokio::time::timeout(DRAIN_TIMEOUT, &mut workers).await.is_err() {
-        tracing::warn!(timeout_s = DRAIN_TIMEOUT.as_secs(), "in-flight runs still going at shutdown; they will be reclaimed");
+        tracing::warn!(
+            timeout_s = DRAIN_TIMEOUT.as_secs(),
+            "in-flight runs still going at shutdown; they will be reclaimed"
+        );
         workers.abort();
     }
     let _ = http_stop_tx.send(());

@@ -160,9 +160,11 @@ impl PipelineMetrics {
     }
 
     pub fn stage(&self, stage: Stage, seconds: f64) {
-        self.stage_duration
-            .get_or_create(&StageLabels { stage: stage.label() })
-            .observe(seconds, TraceExemplar::current(), None);
+        self.stage_duration.get_or_create(&StageLabels { stage: stage.label() }).observe(
+            seconds,
+            TraceExemplar::current(),
+            None,
+        );
     }
 
     /// `reason` ∈ cooldown, repo_throttled, transient_error, celery_retry.

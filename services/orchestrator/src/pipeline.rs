@@ -153,10 +153,14 @@ impl Pipeline {
         let span = tracing::Span::current();
 
         let planned = self
-            .stage(stages, Stage::Plan, self.clients.planner.clone().generate_plan(GeneratePlanRequest {
-                context: Some(ctx.clone()),
-                failure: Some(failure),
-            }))
+            .stage(
+                stages,
+                Stage::Plan,
+                self.clients
+                    .planner
+                    .clone()
+                    .generate_plan(GeneratePlanRequest { context: Some(ctx.clone()), failure: Some(failure) }),
+            )
             .await?;
         if let Some(planned_ctx) = planned.context {
             ctx.language = planned_ctx.language;
@@ -173,10 +177,14 @@ impl Pipeline {
         }
 
         let decision = self
-            .stage(stages, Stage::PolicyPlan, self.clients.policy.clone().check_plan(CheckPlanRequest {
-                context: Some(ctx.clone()),
-                plan: Some(plan.clone()),
-            }))
+            .stage(
+                stages,
+                Stage::PolicyPlan,
+                self.clients
+                    .policy
+                    .clone()
+                    .check_plan(CheckPlanRequest { context: Some(ctx.clone()), plan: Some(plan.clone()) }),
+            )
             .await?;
         if !decision.allowed {
             let codes = violation_codes(&decision.violations);
@@ -185,10 +193,14 @@ impl Pipeline {
         }
 
         let patch = self
-            .stage(stages, Stage::Patch, self.clients.planner.clone().generate_patch(GeneratePatchRequest {
-                context: Some(ctx.clone()),
-                plan: Some(plan.clone()),
-            }))
+            .stage(
+                stages,
+                Stage::Patch,
+                self.clients
+                    .planner
+                    .clone()
+                    .generate_patch(GeneratePatchRequest { context: Some(ctx.clone()), plan: Some(plan.clone()) }),
+            )
             .await?;
         if patch.diff.trim().is_empty() {
             Self::conclude(stages, "skipped", "the plan produced no change".into());
@@ -197,10 +209,14 @@ impl Pipeline {
         update.diff = Some(patch.diff.clone());
 
         let decision = self
-            .stage(stages, Stage::PolicyPatch, self.clients.policy.clone().check_patch(CheckPatchRequest {
-                context: Some(ctx.clone()),
-                diff: patch.diff.clone(),
-            }))
+            .stage(
+                stages,
+                Stage::PolicyPatch,
+                self.clients
+                    .policy
+                    .clone()
+                    .check_patch(CheckPatchRequest { context: Some(ctx.clone()), diff: patch.diff.clone() }),
+            )
             .await?;
         update.danger_score = Some(decision.danger_score);
         update.label.clone_from(&decision.label);
@@ -212,10 +228,14 @@ impl Pipeline {
         }
 
         let scans = self
-            .stage(stages, Stage::Scans, self.clients.scanner.clone().run_scans(RunScansRequest {
-                context: Some(ctx.clone()),
-                diff: patch.diff.clone(),
-            }))
+            .stage(
+                stages,
+                Stage::Scans,
+                self.clients
+                    .scanner
+                    .clone()
+                    .run_scans(RunScansRequest { context: Some(ctx.clone()), diff: patch.diff.clone() }),
+            )
             .await?;
         if scans.blocking {
             let detail = format!("{} finding(s)", scans.findings.len());
@@ -224,11 +244,15 @@ impl Pipeline {
         }
 
         let validation = self
-            .stage(stages, Stage::Validate, self.clients.validator.clone().validate(ValidateRequest {
-                context: Some(ctx.clone()),
-                diff: patch.diff.clone(),
-                timeout_seconds: self.validate_timeout_seconds,
-            }))
+            .stage(
+                stages,
+                Stage::Validate,
+                self.clients.validator.clone().validate(ValidateRequest {
+                    context: Some(ctx.clone()),
+                    diff: patch.diff.clone(),
+                    timeout_seconds: self.validate_timeout_seconds,
+                }),
+            )
             .await?;
         if !validation.passed {
             let detail = if !validation.patch_applied {
@@ -248,7 +272,11 @@ impl Pipeline {
             run.failure_name,
             run.head_sha,
             plan.strategy,
-            plan.steps.iter().map(|s| format!("- {} `{}`: {}", s.action, s.path, s.rationale)).collect::<Vec<_>>().join("\n"),
+            plan.steps
+                .iter()
+                .map(|s| format!("- {} `{}`: {}", s.action, s.path, s.rationale))
+                .collect::<Vec<_>>()
+                .join("\n"),
             decision.danger_score,
             decision.label,
             validation.command,
@@ -256,14 +284,18 @@ impl Pipeline {
             run.run_id,
         );
         let pr = self
-            .stage(stages, Stage::PrCreate, self.clients.pr.clone().create_pull_request(CreatePullRequestRequest {
-                context: Some(ctx.clone()),
-                diff: patch.diff.clone(),
-                title,
-                body,
-                label: decision.label.clone(),
-                base_branch: run.head_branch.clone(),
-            }))
+            .stage(
+                stages,
+                Stage::PrCreate,
+                self.clients.pr.clone().create_pull_request(CreatePullRequestRequest {
+                    context: Some(ctx.clone()),
+                    diff: patch.diff.clone(),
+                    title,
+                    body,
+                    label: decision.label.clone(),
+                    base_branch: run.head_branch.clone(),
+                }),
+            )
             .await?;
         update.pr_number = Some(pr.number as i64);
         update.pr_branch = pr.branch;
@@ -273,7 +305,12 @@ impl Pipeline {
 
     /// `persist_artifact`: writes the run's record, patch and PR to the store. (Not itself in the stored
     /// stage list, which it writes; its duration is in the stage histogram.)
-    pub async fn persist(&self, store: &Store, run_id: &str, update: &mut RunUpdate) -> Result<(), sre_store::StoreError> {
+    pub async fn persist(
+        &self,
+        store: &Store,
+        run_id: &str,
+        update: &mut RunUpdate,
+    ) -> Result<(), sre_store::StoreError> {
         let span = tracing::info_span!(
             "pipeline_stage",
             otel.name = Stage::PersistArtifact.span_name(),

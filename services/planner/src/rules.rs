@@ -42,11 +42,12 @@ pub fn classify(name: &str) -> &'static str {
 /// Source-like files the hygiene rule may edit. Markdown is excluded: trailing spaces are line breaks there.
 pub fn is_hygiene_candidate(path: &str) -> bool {
     const EXTS: &[&str] = &[
-        ".py", ".rs", ".go", ".js", ".ts", ".jsx", ".tsx", ".java", ".c", ".h", ".cc", ".cpp", ".rb", ".sh",
-        ".toml", ".yaml", ".yml", ".json", ".cfg", ".ini", ".txt",
+        ".py", ".rs", ".go", ".js", ".ts", ".jsx", ".tsx", ".java", ".c", ".h", ".cc", ".cpp", ".rb", ".sh", ".toml",
+        ".yaml", ".yml", ".json", ".cfg", ".ini", ".txt",
     ];
     const SKIP_DIRS: &[&str] = &["vendor/", "node_modules/", "third_party/", ".git/"];
-    EXTS.iter().any(|e| path.ends_with(e)) && !SKIP_DIRS.iter().any(|d| path.starts_with(d) || path.contains(&format!("/{d}")))
+    EXTS.iter().any(|e| path.ends_with(e))
+        && !SKIP_DIRS.iter().any(|d| path.starts_with(d) || path.contains(&format!("/{d}")))
 }
 
 /// What is wrong with one file's whitespace.

@@ -95,8 +95,9 @@ impl Planner for PlannerService {
                 if step.action != "fix_whitespace" {
                     return Err(Status::invalid_argument(format!("unknown plan action {:?}", step.action)));
                 }
-                let rel = safe_relative(&step.path)
-                    .ok_or_else(|| Status::invalid_argument(format!("plan path {:?} leaves the repository", step.path)))?;
+                let rel = safe_relative(&step.path).ok_or_else(|| {
+                    Status::invalid_argument(format!("plan path {:?} leaves the repository", step.path))
+                })?;
                 let file = wt.path().join(rel);
                 let text = tokio::fs::read_to_string(&file)
                     .await

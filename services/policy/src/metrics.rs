@@ -26,15 +26,9 @@ pub struct PolicyMetrics {
 
 impl PolicyMetrics {
     pub fn register(registry: &SharedRegistry) -> Self {
-        let this = Self {
-            violations: Family::default(),
-            danger: HistogramWithExemplars::new(DANGER_BUCKETS.into_iter()),
-        };
-        registry.register(
-            "sre_agent_policy_violations",
-            "Policy violations by code family",
-            this.violations.clone(),
-        );
+        let this =
+            Self { violations: Family::default(), danger: HistogramWithExemplars::new(DANGER_BUCKETS.into_iter()) };
+        registry.register("sre_agent_policy_violations", "Policy violations by code family", this.violations.clone());
         registry.register("sre_agent_danger_score", "Danger score of checked patches", this.danger.clone());
         this
     }

@@ -19,11 +19,22 @@ pub const SAFE_BELOW: f64 = 30.0;
 /// Paths a fix may never touch (blocking).
 const FORBIDDEN_PREFIXES: &[&str] = &[".git/", ".ssh/"];
 /// Paths that need a human: CI definitions, ownership, security settings.
-const REVIEW_PREFIXES: &[&str] = &[".github/workflows/", ".github/actions/", ".gitlab-ci", ".circleci/", "CODEOWNERS", ".github/CODEOWNERS"];
+const REVIEW_PREFIXES: &[&str] =
+    &[".github/workflows/", ".github/actions/", ".gitlab-ci", ".circleci/", "CODEOWNERS", ".github/CODEOWNERS"];
 /// Dependency manifests and lock files.
 const DEPENDENCY_FILES: &[&str] = &[
-    "Cargo.toml", "Cargo.lock", "package.json", "package-lock.json", "yarn.lock", "pnpm-lock.yaml",
-    "requirements.txt", "poetry.lock", "pyproject.toml", "go.mod", "go.sum", "Gemfile.lock",
+    "Cargo.toml",
+    "Cargo.lock",
+    "package.json",
+    "package-lock.json",
+    "yarn.lock",
+    "pnpm-lock.yaml",
+    "requirements.txt",
+    "poetry.lock",
+    "pyproject.toml",
+    "go.mod",
+    "go.sum",
+    "Gemfile.lock",
 ];
 /// File names that hold credentials.
 const SECRET_FILES: &[&str] = &[".env", "id_rsa", "id_ed25519", ".npmrc", ".pypirc", "credentials"];
@@ -166,7 +177,9 @@ pub fn looks_like_secret(line: &str) -> bool {
     }
     // GitHub tokens.
     ["ghp_", "gho_", "ghs_", "github_pat_"].iter().any(|p| {
-        l.find(p).is_some_and(|at| l[at + p.len()..].chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '_').count() >= 20)
+        l.find(p).is_some_and(|at| {
+            l[at + p.len()..].chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '_').count() >= 20
+        })
     })
 }
 
@@ -187,7 +200,12 @@ pub fn check_patch(diff: &str) -> PolicyDecision {
         v.push(violation("size.too_many_files", format!("{} files (limit {MAX_FILES})", files.len()), "", true));
     }
     if changed > MAX_CHANGED_LINES {
-        v.push(violation("size.too_many_lines", format!("{changed} changed lines (limit {MAX_CHANGED_LINES})"), "", true));
+        v.push(violation(
+            "size.too_many_lines",
+            format!("{changed} changed lines (limit {MAX_CHANGED_LINES})"),
+            "",
+            true,
+        ));
     }
     // Size: up to 25 points for lines, up to 15 for files.
     score.add((f64::from(changed) / 10.0).min(25.0));
@@ -278,8 +296,14 @@ mod tests {
 
     #[test]
     fn plan_checks() {
-        let step = |action: &str, path: &str| PlanStep { action: action.into(), path: path.into(), rationale: String::new() };
-        let ok = FixPlan { strategy: "rule".into(), summary: String::new(), steps: vec![step("fix_whitespace", "a.py")], confidence: 0.9 };
+        let step =
+            |action: &str, path: &str| PlanStep { action: action.into(), path: path.into(), rationale: String::new() };
+        let ok = FixPlan {
+            strategy: "rule".into(),
+            summary: String::new(),
+            steps: vec![step("fix_whitespace", "a.py")],
+            confidence: 0.9,
+        };
         assert!(check_plan(&ok).allowed);
         assert_eq!(check_plan(&ok).label, "safe");
         let bad = FixPlan { steps: vec![step("rm_rf", ".git/config")], confidence: 0.2, ..ok.clone() };
