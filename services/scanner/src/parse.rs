@@ -1,0 +1,355 @@
+//! Pure parsers for the scanners' JSON reports, and the blocking rule.
+//!
+//! Only the fields named here are read. The secret itself (gitleaks `Secret`/`Match`, trivy `Match` and
+//! `Code`) is never copied into a [`Finding`].
+
+use std::path::Path;
+
+use serde::Deserialize;
+use sre_proto::{Finding, Severity};
+
+/// `Finding.scanner` and the `scanner` metric label of each tool.
+pub const GITLEAKS: &str = "gitleaks";
+pub const TRIVY: &str = "trivy";
+/// syft's run and findings are reported as "sbom" (the seed's label set is gitleaks, trivy, sbom).
+pub const SBOM: &str = "sbom";
+
+/// Longest `Finding.title` kept, in bytes.
+const MAX_TITLE_BYTES: usize = 200;
+
+/// A report that cannot be read.
+#[derive(Debug, thiserror::Error)]
+#[error("unparsable {tool} JSON: {source}")]
+pub struct ParseError {
+    pub tool: &'static str,
+    #[source]
+    pub source: serde_json::Error,
+}
+
+/// The proto severity of a scanner's severity string (case-insensitive); anything else is UNKNOWN.
+pub fn severity(s: &str) -> Severity {
+    match s.trim().to_ascii_uppercase().as_str() {
+        "LOW" => Severity::Low,
+        "MEDIUM" => Severity::Medium,
+        "HIGH" => Severity::High,
+        "CRITICAL" => Severity::Critical,
+        _ => Severity::Unknown,
+    }
+}
+
+/// The metric label of a severity: one of LOW, MEDIUM, HIGH, CRITICAL, UNKNOWN.
+pub fn severity_label(s: Severity) -> &'static str {
+    match s {
+        Severity::Low => "LOW",
+        Severity::Medium => "MEDIUM",
+        Severity::High => "HIGH",
+        Severity::Critical => "CRITICAL",
+        Severity::Unknown | Severity::Unspecified => "UNKNOWN",
+    }
+}
+
+/// True when a finding stops the PR: any secret (every gitleaks finding, every trivy secret), or a
+/// HIGH/CRITICAL finding of any scanner.
+pub fn is_blocking(f: &Finding) -> bool {
+    f.scanner == GITLEAKS
+        || (f.scanner == TRIVY && f.rule_id.starts_with("secret:"))
+        || matches!(f.severity(), Severity::High | Severity::Critical)
+}
+
+/// `path` relative to `root` when it lies under it; otherwise unchanged.
+pub fn relative_path(root: &Path, path: &str) -> String {
+    Path::new(path).strip_prefix(root).map(|p| p.to_string_lossy().into_owned()).unwrap_or_else(|_| path.to_owned())
+}
+
+fn title(s: &str) -> String {
+    let s = s.trim();
+    if s.len() <= MAX_TITLE_BYTES {
+        return s.to_owned();
+    }
+    let mut end = MAX_TITLE_BYTES;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}...", &s[..end])
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// gitleaks: `gitleaks dir --report-format json --redact`, an array of leaks.
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct GitleaksLeak {
+    #[serde(rename = "RuleID", default)]
+    rule_id: String,
+    #[serde(default)]
+    description: String,
+    #[serde(default)]
+    start_line: u32,
+    #[serde(default)]
+    file: String,
+}
+
+/// Findings of a gitleaks JSON report; every leak is HIGH. `root` is the scanned directory.
+pub fn gitleaks(json: &[u8], root: &Path) -> Result<Vec<Finding>, ParseError> {
+    let leaks: Option<Vec<GitleaksLeak>> =
+        serde_json::from_slice(json).map_err(|source| ParseError { tool: GITLEAKS, source })?;
+    Ok(leaks
+        .unwrap_or_default()
+        .into_iter()
+        .map(|l| Finding {
+            scanner: GITLEAKS.to_owned(),
+            severity: Severity::High.into(),
+            title: title(if l.description.is_empty() { "secret detected" } else { &l.description }),
+            rule_id: l.rule_id,
+            path: relative_path(root, &l.file),
+            line: l.start_line,
+        })
+        .collect())
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// trivy: `trivy fs --format json`, Results[] with Secrets, Misconfigurations and Vulnerabilities.
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct TrivyReport {
+    #[serde(default)]
+    results: Option<Vec<TrivyResult>>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct TrivyResult {
+    #[serde(default)]
+    target: String,
+    #[serde(default)]
+    secrets: Option<Vec<TrivySecret>>,
+    #[serde(default)]
+    misconfigurations: Option<Vec<TrivyMisconfig>>,
+    #[serde(default)]
+    vulnerabilities: Option<Vec<TrivyVuln>>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct TrivySecret {
+    #[serde(rename = "RuleID", default)]
+    rule_id: String,
+    #[serde(default)]
+    severity: String,
+    #[serde(default)]
+    title: String,
+    #[serde(default)]
+    start_line: u32,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct TrivyMisconfig {
+    #[serde(rename = "ID", default)]
+    id: String,
+    #[serde(default)]
+    severity: String,
+    #[serde(default)]
+    title: String,
+    #[serde(default)]
+    status: String,
+    #[serde(default)]
+    cause_metadata: Option<TrivyCause>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct TrivyCause {
+    #[serde(default)]
+    start_line: u32,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct TrivyVuln {
+    #[serde(rename = "VulnerabilityID", default)]
+    vulnerability_id: String,
+    #[serde(default)]
+    pkg_name: String,
+    #[serde(default)]
+    installed_version: String,
+    #[serde(default)]
+    severity: String,
+    #[serde(default)]
+    title: String,
+}
+
+/// Findings of a trivy JSON report. Rule IDs are prefixed by kind (`secret:`, `misconfig:`, `vuln:`) so the
+/// blocking rule can tell secrets apart; passed misconfiguration checks are skipped.
+pub fn trivy(json: &[u8]) -> Result<Vec<Finding>, ParseError> {
+    let report: TrivyReport = serde_json::from_slice(json).map_err(|source| ParseError { tool: TRIVY, source })?;
+    let mut out = Vec::new();
+    let finding = |sev: &str, rule_id: String, path: &str, line: u32, t: &str| Finding {
+        scanner: TRIVY.to_owned(),
+        severity: severity(sev).into(),
+        rule_id,
+        path: path.to_owned(),
+        line,
+        title: title(t),
+    };
+    for r in report.results.unwrap_or_default() {
+        for s in r.secrets.unwrap_or_default() {
+            out.push(finding(&s.severity, format!("secret:{}", s.rule_id), &r.target, s.start_line, &s.title));
+        }
+        for m in r.misconfigurations.unwrap_or_default() {
+            if m.status.eq_ignore_ascii_case("PASS") {
+                continue;
+            }
+            let line = m.cause_metadata.map_or(0, |c| c.start_line);
+            out.push(finding(&m.severity, format!("misconfig:{}", m.id), &r.target, line, &m.title));
+        }
+        for v in r.vulnerabilities.unwrap_or_default() {
+            let t = format!("{} {}: {}", v.pkg_name, v.installed_version, v.title);
+            out.push(finding(&v.severity, format!("vuln:{}", v.vulnerability_id), &r.target, 0, &t));
+        }
+    }
+    Ok(out)
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// syft: `syft scan dir:PATH -o cyclonedx-json`.
+
+#[derive(Deserialize)]
+struct CycloneDx {
+    #[serde(default)]
+    components: Option<Vec<CycloneDxComponent>>,
+}
+
+#[derive(Deserialize)]
+struct CycloneDxComponent {
+    #[serde(rename = "type", default)]
+    kind: String,
+}
+
+/// Number of packages in a CycloneDX SBOM (file components, if any, are not packages).
+pub fn sbom_components(json: &[u8]) -> Result<u32, ParseError> {
+    let bom: CycloneDx = serde_json::from_slice(json).map_err(|source| ParseError { tool: SBOM, source })?;
+    let n = bom.components.unwrap_or_default().iter().filter(|c| c.kind != "file").count();
+    Ok(u32::try_from(n).unwrap_or(u32::MAX))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ROOT: &str = "/tmp/sre-wt-fixture/wt";
+
+    #[test]
+    fn parses_a_real_gitleaks_report() {
+        let json = include_bytes!("../testdata/gitleaks-aws.json");
+        let findings = gitleaks(json, Path::new(ROOT)).unwrap();
+        assert_eq!(findings.len(), 1);
+        let f = &findings[0];
+        assert_eq!(f.scanner, "gitleaks");
+        assert_eq!(f.severity(), Severity::High);
+        assert_eq!(f.rule_id, "aws-access-token");
+        assert_eq!(f.path, "sub/config.py");
+        assert_eq!(f.line, 3);
+        assert!(f.title.starts_with("Identified a pattern that may indicate AWS credentials"));
+        assert!(!f.title.contains("REDACTED"));
+        assert!(is_blocking(f));
+    }
+
+    #[test]
+    fn parses_an_empty_gitleaks_report() {
+        assert!(gitleaks(b"[]", Path::new(ROOT)).unwrap().is_empty());
+        assert!(gitleaks(b"null", Path::new(ROOT)).unwrap().is_empty());
+        assert!(gitleaks(b"{not json", Path::new(ROOT)).is_err());
+    }
+
+    #[test]
+    fn parses_a_real_trivy_report() {
+        let json = include_bytes!("../testdata/trivy-secret-misconfig.json");
+        let findings = trivy(json).unwrap();
+        let ids: Vec<(&str, Severity, &str, u32)> =
+            findings.iter().map(|f| (f.rule_id.as_str(), f.severity(), f.path.as_str(), f.line)).collect();
+        assert_eq!(
+            ids,
+            vec![
+                ("misconfig:DS-0001", Severity::Medium, "Dockerfile", 1),
+                ("misconfig:DS-0002", Severity::High, "Dockerfile", 3),
+                ("misconfig:DS-0017", Severity::High, "Dockerfile", 2),
+                ("misconfig:DS-0026", Severity::Low, "Dockerfile", 0),
+                ("secret:aws-access-key-id", Severity::Critical, "sub/config.py", 3),
+            ]
+        );
+        assert!(findings.iter().all(|f| f.scanner == "trivy" && !f.title.contains('*')));
+        assert_eq!(findings[4].title, "AWS Access Key ID");
+        assert!(!is_blocking(&findings[0]));
+        assert!(is_blocking(&findings[1]));
+        assert!(!is_blocking(&findings[3]));
+    }
+
+    #[test]
+    fn a_low_trivy_secret_still_blocks() {
+        let json = br#"{"Results":[{"Target":"a.txt","Class":"secret","Secrets":[
+            {"RuleID":"x","Category":"c","Severity":"LOW","Title":"Some token","StartLine":7,"EndLine":7,
+             "Match":"tok = ****"}]}]}"#;
+        let f = trivy(json).unwrap();
+        assert_eq!(f.len(), 1);
+        assert_eq!((f[0].severity(), f[0].line), (Severity::Low, 7));
+        assert!(is_blocking(&f[0]));
+    }
+
+    #[test]
+    fn parses_trivy_vulnerabilities_and_empty_reports() {
+        // Shape of `trivy fs --scanners vuln` (Results[].Vulnerabilities[]); the vulnerability DB cannot be
+        // downloaded on the build machines, so this sample follows trivy's documented JSON.
+        let json = br#"{"SchemaVersion":2,"ArtifactName":"/w","ArtifactType":"filesystem","Results":[
+            {"Target":"requirements.txt","Class":"lang-pkgs","Type":"pip","Vulnerabilities":[
+              {"VulnerabilityID":"CVE-2018-18074","PkgName":"requests","InstalledVersion":"2.19.0",
+               "FixedVersion":"2.20.0","Severity":"HIGH","Title":"python-requests: Redirect leaks auth"},
+              {"VulnerabilityID":"CVE-2023-32681","PkgName":"requests","InstalledVersion":"2.19.0",
+               "Severity":"MEDIUM","Title":"python-requests: Unintended leak of Proxy-Authorization"},
+              {"VulnerabilityID":"CVE-0000-0001","PkgName":"x","InstalledVersion":"1","Severity":"weird"}]},
+            {"Target":"Dockerfile","Class":"config","Misconfigurations":[
+              {"ID":"DS-0005","Title":"ok","Severity":"LOW","Status":"PASS"}]}]}"#;
+        let f = trivy(json).unwrap();
+        assert_eq!(f.len(), 3);
+        assert_eq!(f[0].rule_id, "vuln:CVE-2018-18074");
+        assert_eq!(f[0].title, "requests 2.19.0: python-requests: Redirect leaks auth");
+        assert_eq!(f[0].path, "requirements.txt");
+        assert!(is_blocking(&f[0]));
+        assert_eq!(f[1].severity(), Severity::Medium);
+        assert_eq!(f[2].severity(), Severity::Unknown);
+        let clean = br#"{"SchemaVersion":2,"ArtifactName":"/w","ArtifactType":"filesystem"}"#;
+        assert!(trivy(clean).unwrap().is_empty());
+        assert!(trivy(b"").is_err());
+    }
+
+    #[test]
+    fn counts_sbom_components() {
+        assert_eq!(sbom_components(include_bytes!("../testdata/syft-cyclonedx.json")).unwrap(), 2);
+        let empty = br#"{"bomFormat":"CycloneDX","specVersion":"1.6","metadata":{"component":{"type":"file"}}}"#;
+        assert_eq!(sbom_components(empty).unwrap(), 0);
+        let files = br#"{"components":[{"type":"library"},{"type":"file"},{"type":"application"}]}"#;
+        assert_eq!(sbom_components(files).unwrap(), 2);
+        assert!(sbom_components(b"[1,2]").is_err());
+    }
+
+    #[test]
+    fn maps_severities() {
+        assert_eq!(severity("critical"), Severity::Critical);
+        assert_eq!(severity("LOW"), Severity::Low);
+        assert_eq!(severity(""), Severity::Unknown);
+        for s in [Severity::Unspecified, Severity::Low, Severity::Medium, Severity::High, Severity::Critical] {
+            assert!(["LOW", "MEDIUM", "HIGH", "CRITICAL", "UNKNOWN"].contains(&severity_label(s)));
+        }
+    }
+
+    #[test]
+    fn keeps_titles_short_on_char_boundaries() {
+        let long = "é".repeat(300);
+        let t = title(&long);
+        assert!(t.len() <= MAX_TITLE_BYTES + 3);
+        assert!(t.ends_with("..."));
+        assert_eq!(relative_path(Path::new("/a/wt"), "/a/wt/x/y.py"), "x/y.py");
+        assert_eq!(relative_path(Path::new("/a/wt"), "/elsewhere/y.py"), "/elsewhere/y.py");
+    }
+}
