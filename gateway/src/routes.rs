@@ -224,7 +224,6 @@ async fn enqueue(state: &AppState, run: &RunRecord, failure: &Failure) -> Result
     let span = tracing::info_span!(
         "enqueue_pipeline",
         otel.kind = "producer",
-        otel.name = %format!("publish {}", state.queue.stream()),
         messaging.system = "redis",
         messaging.operation.type = "publish",
         messaging.destination.name = state.queue.stream(),

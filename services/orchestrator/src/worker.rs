@@ -74,7 +74,6 @@ impl Worker {
         let span = tracing::info_span!(
             "run_fix_pipeline",
             otel.kind = "consumer",
-            otel.name = %format!("process {}", self.queue.stream()),
             otel.status_code = Empty,
             messaging.system = "redis",
             messaging.operation.type = "process",
