@@ -101,3 +101,18 @@ pub async fn git_ready() {
         delay = (delay * 2).min(std::time::Duration::from_secs(10));
     }
 }
+
+/// Largest diff a service accepts (the planner's patches are far smaller).
+pub const MAX_DIFF_BYTES: usize = 4 * 1024 * 1024;
+
+/// INVALID_ARGUMENT (and a warning) when `diff` is larger than [`MAX_DIFF_BYTES`].
+pub fn check_diff_size(diff: &str) -> Result<(), tonic::Status> {
+    if diff.len() > MAX_DIFF_BYTES {
+        tracing::warn!(bytes = diff.len(), "diff too large; refused");
+        return Err(tonic::Status::invalid_argument(format!(
+            "diff is {} bytes; the limit is {MAX_DIFF_BYTES}",
+            diff.len()
+        )));
+    }
+    Ok(())
+}

@@ -17,6 +17,8 @@ pub mod ids;
 pub mod logs;
 pub mod metrics;
 pub mod propagation;
+#[cfg(feature = "testing")]
+pub mod testing;
 
 use std::time::Duration;
 

@@ -10,9 +10,6 @@ use tonic::{Request, Response, Status};
 use crate::metrics::PolicyMetrics;
 use crate::rules;
 
-/// Largest diff the policy will read (the planner's patches are far smaller).
-const MAX_DIFF_BYTES: usize = 4 * 1024 * 1024;
-
 pub struct PolicyService {
     metrics: PolicyMetrics,
 }
@@ -58,12 +55,7 @@ impl Policy for PolicyService {
         if let Some(ctx) = &req.context {
             record_run_context(ctx);
         }
-        if req.diff.len() > MAX_DIFF_BYTES {
-            return Err(Status::invalid_argument(format!(
-                "diff is {} bytes; the limit is {MAX_DIFF_BYTES}",
-                req.diff.len()
-            )));
-        }
+        sre_service_kit::check_diff_size(&req.diff)?;
         let decision = rules::check_patch(&req.diff);
         self.metrics.danger_score(decision.danger_score);
         self.report("patch", &decision);

@@ -16,8 +16,6 @@ use tonic::{Request, Response, Status};
 
 use crate::store::{self, PullRecord};
 
-/// Largest diff accepted (the planner's patches are far smaller).
-const MAX_DIFF_BYTES: usize = 4 * 1024 * 1024;
 /// Longest title and body stored.
 const MAX_TITLE_BYTES: usize = 1024;
 const MAX_BODY_BYTES: usize = 64 * 1024;
@@ -189,13 +187,7 @@ impl PullRequests for PullRequestService {
             tracing::warn!("empty diff; no pull request");
             return Err(Status::invalid_argument("diff is empty: there is nothing to propose"));
         }
-        if req.diff.len() > MAX_DIFF_BYTES {
-            tracing::warn!(bytes = req.diff.len(), "diff too large; refused");
-            return Err(Status::invalid_argument(format!(
-                "diff is {} bytes; the limit is {MAX_DIFF_BYTES}",
-                req.diff.len()
-            )));
-        }
+        sre_service_kit::check_diff_size(&req.diff)?;
         if ctx.run_id.is_empty() {
             return Err(Status::invalid_argument("context.run_id is required (pull requests are idempotent by run)"));
         }

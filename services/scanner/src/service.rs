@@ -18,8 +18,6 @@ use crate::metrics::{FailReason, ScanMetrics};
 use crate::parse::{self, GITLEAKS, SBOM, TRIVY};
 use crate::tools::{self, RunError};
 
-/// Largest diff accepted (the planner's patches are far smaller).
-const MAX_DIFF_BYTES: usize = 4 * 1024 * 1024;
 /// Findings returned per call, at most; every finding is still counted in the metrics.
 const MAX_FINDINGS: usize = 500;
 /// Trivy scanners a caller may select with `SRE_TRIVY_SCANNERS`.
@@ -316,13 +314,7 @@ impl Scanner for ScannerService {
     async fn run_scans(&self, request: Request<RunScansRequest>) -> Result<Response<RunScansResponse>, Status> {
         let req = request.into_inner();
         let ctx = require_context(req.context.as_ref())?;
-        if req.diff.len() > MAX_DIFF_BYTES {
-            tracing::warn!(bytes = req.diff.len(), "diff too large; refused");
-            return Err(Status::invalid_argument(format!(
-                "diff is {} bytes; the limit is {MAX_DIFF_BYTES}",
-                req.diff.len()
-            )));
-        }
+        sre_service_kit::check_diff_size(&req.diff)?;
         let start = Instant::now();
         let repo = Repo::open(&self.repos_dir, &ctx.repo).map_err(|e| {
             tracing::warn!(error = %e, "repository not usable");

@@ -1,6 +1,7 @@
 //! End to end: a real git repository in a tempdir, the real scanners, the service behind a real tonic server
 //! (health, reflection and the telemetry layer included, as in production) on 127.0.0.1:0.
 
+use sre_telemetry::testing::Captured;
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -257,56 +258,4 @@ async fn bad_requests_get_clear_statuses() {
     assert_eq!(server.scan(ctx(&sha), &stale).await.unwrap_err().code(), Code::FailedPrecondition);
     assert_eq!(worktrees(root.path()), 1, "a failed call left its worktree behind");
     server.stop().await;
-}
-
-/// Every span field and event field recorded on this thread, as `name=value` strings. Every test of a binary
-/// installs one: tracing caches callsite interest process-wide, and a thread without a subscriber racing a
-/// capturing one can leave callsites disabled there.
-#[derive(Clone, Default)]
-struct Captured(std::sync::Arc<std::sync::Mutex<Vec<String>>>);
-
-impl Captured {
-    /// Captures on the current thread (the `#[tokio::test]` runtime runs server and client here) until the
-    /// guard drops.
-    fn install() -> (Self, tracing::subscriber::DefaultGuard) {
-        use tracing_subscriber::layer::SubscriberExt;
-        let captured = Self::default();
-        let guard = tracing::subscriber::set_default(tracing_subscriber::registry().with(captured.clone()));
-        (captured, guard)
-    }
-
-    fn lines(&self) -> Vec<String> {
-        self.0.lock().unwrap().clone()
-    }
-}
-
-impl tracing::field::Visit for Captured {
-    fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
-        self.0.lock().unwrap().push(format!("{}={value:?}", field.name()));
-    }
-    fn record_str(&mut self, field: &tracing::field::Field, value: &str) {
-        self.0.lock().unwrap().push(format!("{}={value}", field.name()));
-    }
-}
-
-impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for Captured {
-    fn on_new_span(
-        &self,
-        attrs: &tracing::span::Attributes<'_>,
-        _: &tracing::span::Id,
-        _: tracing_subscriber::layer::Context<'_, S>,
-    ) {
-        attrs.record(&mut self.clone());
-    }
-    fn on_record(
-        &self,
-        _: &tracing::span::Id,
-        values: &tracing::span::Record<'_>,
-        _: tracing_subscriber::layer::Context<'_, S>,
-    ) {
-        values.record(&mut self.clone());
-    }
-    fn on_event(&self, event: &tracing::Event<'_>, _: tracing_subscriber::layer::Context<'_, S>) {
-        event.record(&mut self.clone());
-    }
 }

@@ -19,8 +19,6 @@ use crate::detect::{self, LOOKED_FOR, TreeFacts};
 use crate::runner;
 use crate::sandbox::{Sandbox, SandboxMode, SandboxState};
 
-/// Largest diff accepted (the planner's patches are far smaller).
-const MAX_DIFF_BYTES: usize = 4 * 1024 * 1024;
 /// `log_tail` is at most this many bytes.
 pub const LOG_TAIL_BYTES: usize = 8 * 1024;
 /// A request may not ask for a longer test run than this.
@@ -187,13 +185,7 @@ impl Validator for ValidatorService {
     async fn validate(&self, request: Request<ValidateRequest>) -> Result<Response<ValidateResponse>, Status> {
         let req = request.into_inner();
         let ctx = require_context(req.context.as_ref())?;
-        if req.diff.len() > MAX_DIFF_BYTES {
-            tracing::warn!(bytes = req.diff.len(), "diff too large; refused");
-            return Err(Status::invalid_argument(format!(
-                "diff is {} bytes; the limit is {MAX_DIFF_BYTES}",
-                req.diff.len()
-            )));
-        }
+        sre_service_kit::check_diff_size(&req.diff)?;
         let sandbox = self.sandbox.get().map_err(|reason| {
             tracing::warn!(%reason, "validation refused: sandbox not available");
             Status::unavailable(reason)
