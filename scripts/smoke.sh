@@ -5,7 +5,8 @@
 #   (e) a bad signature -> 401   (f) the run finishes with success, a create_pr stage and a PR branch that exists
 #       in the repo and passes `make test`   (g) every counter of (b) went up   (h) gRPC health and reflection
 #   (i) promtool check metrics on every /metrics   (j) with up.sh's local OTLP sink: the webhook's trace holds
-#       spans of the gateway, the orchestrator and all five services
+#       spans of the gateway, the orchestrator and all five services   (k) a repository with a leaked key and a
+#       CI workflow to fix: the run is blocked at run_scans, labelled needs-review, opens no PR, leaks no key
 # Any failed check prints "FAIL (<check>): <why>" and exits 1.
 #
 #   SMOKE_TIMEOUT   seconds to wait for the run to finish (default 120)
@@ -175,28 +176,63 @@ post_webhook() {
 
 uuid() { py 'import uuid; print(uuid.uuid4())'; }
 
-# ---- pre-flight ------------------------------------------------------------------------------------------
-for tool in curl git python3 make; do
-  command -v "$tool" >/dev/null || fail "pre-flight" "$tool is not installed"
-done
-command -v grpcurl >/dev/null || fail "pre-flight" "grpcurl is not installed (scripts/install-tools.sh grpcurl)"
-[ "$(http_code "$GATEWAY_URL/health")" = 200 ] \
-  || fail "pre-flight" "the gateway does not answer $GATEWAY_URL/health: start the mesh with scripts/up.sh"
+# write_body FILE FULL_NAME NAME SHA: a workflow_run "completed/failure" payload as GitHub sends it
+write_body() {
+  py '
+import json, random, sys
+full_name, name, sha = sys.argv[2], sys.argv[3], sys.argv[4]
+body = {
+    "action": "completed",
+    "workflow_run": {
+        "id": random.randint(10**9, 10**10),
+        "name": "lint",
+        "head_branch": "main",
+        "head_sha": sha,
+        "conclusion": "failure",
+        "run_attempt": 1,
+        "html_url": "https://github.com/%s/actions/runs/1" % full_name,
+    },
+    "repository": {
+        "full_name": full_name,
+        "name": name,
+        "owner": {"login": full_name.split("/")[0]},
+        "default_branch": "main",
+    },
+}
+open(sys.argv[1], "w").write(json.dumps(body, separators=(",", ":")))
+' "$@"
+}
 
-# ---- (a) throwaway repository ------------------------------------------------------------------------------
-OWNER=smoke
-NAME="repo-$(py 'import secrets; print(secrets.token_hex(4))')"
-FULL_NAME="$OWNER/$NAME"
-SMOKE_REPO="$REPOS_DIR/$OWNER/$NAME"
-mkdir -p "$SMOKE_REPO"
-git -C "$SMOKE_REPO" init -q -b main
-git -C "$SMOKE_REPO" config user.name "sre-agent smoke"
-git -C "$SMOKE_REPO" config user.email "smoke@sre-agent.invalid"
-git -C "$SMOKE_REPO" config commit.gpgsign false
-# trailing spaces and a tab on several lines, and no final newline
-printf 'def add(a, b):   \n    return a + b  \n\n\ndef sub(a, b):\t\n    return a - b' >"$SMOKE_REPO/app.py"
-printf '# %s\n\nThrowaway repository made by sre-agent scripts/smoke.sh.\n' "$NAME" >"$SMOKE_REPO/README.md"
-cat >"$SMOKE_REPO/Makefile" <<'MAKEFILE'
+# wait_for_run RUN_ID OUT: polls GET /api/v1/runs/RUN_ID into OUT until a terminal status; prints the status
+wait_for_run() {
+  local url="$GATEWAY_URL/api/v1/runs/$1" out="$2" code="" status="" deadline=$((SECONDS + TIMEOUT))
+  while :; do
+    code="$(curl -sS -m 5 -o "$out" -w '%{http_code}' "$url" 2>"$TMP/curl.err" || true)"
+    if [ "$code" = 200 ]; then
+      status="$(json_get "$out" status || true)"
+      case " $TERMINAL_STATUSES " in *" $status "*) printf '%s\n' "$status"; return 0 ;; esac
+    fi
+    if [ "$SECONDS" -ge "$deadline" ]; then
+      echo "GET $url: no terminal status within ${TIMEOUT}s (last HTTP $code, status '$status'); see $LOG_DIR/orchestrator.log" >&2
+      return 1
+    fi
+    sleep 1
+  done
+}
+
+# new_repo DIR NAME: a throwaway repository whose `make test` (the lint job) fails on trailing whitespace
+# and a missing final newline in app.py; files are written, not committed
+new_repo() {
+  local dir="$1" name="$2"
+  mkdir -p "$dir"
+  git -C "$dir" init -q -b main
+  git -C "$dir" config user.name "sre-agent smoke"
+  git -C "$dir" config user.email "smoke@sre-agent.invalid"
+  git -C "$dir" config commit.gpgsign false
+  # trailing spaces and a tab on several lines, and no final newline
+  printf 'def add(a, b):   \n    return a + b  \n\n\ndef sub(a, b):\t\n    return a - b' >"$dir/app.py"
+  printf '# %s\n\nThrowaway repository made by sre-agent scripts/smoke.sh.\n' "$name" >"$dir/README.md"
+  cat >"$dir/Makefile" <<'MAKEFILE'
 # `make test` is the lint job: it fails when a tracked Python file has trailing whitespace
 # or does not end with a newline.
 PY_FILES := $(shell git ls-files '*.py' 2>/dev/null || find . -name '*.py' -not -path './.git/*')
@@ -210,6 +246,22 @@ test:
 	done; \
 	exit $$status
 MAKEFILE
+}
+
+# ---- pre-flight ------------------------------------------------------------------------------------------
+for tool in curl git python3 make; do
+  command -v "$tool" >/dev/null || fail "pre-flight" "$tool is not installed"
+done
+command -v grpcurl >/dev/null || fail "pre-flight" "grpcurl is not installed (scripts/install-tools.sh grpcurl)"
+[ "$(http_code "$GATEWAY_URL/health")" = 200 ] \
+  || fail "pre-flight" "the gateway does not answer $GATEWAY_URL/health: start the mesh with scripts/up.sh"
+
+# ---- (a) throwaway repository ------------------------------------------------------------------------------
+OWNER=smoke
+NAME="repo-$(py 'import secrets; print(secrets.token_hex(4))')"
+FULL_NAME="$OWNER/$NAME"
+SMOKE_REPO="$REPOS_DIR/$OWNER/$NAME"
+new_repo "$SMOKE_REPO" "$NAME"
 git -C "$SMOKE_REPO" add -A
 git -C "$SMOKE_REPO" commit -q -m "app: add and sub"
 HEAD_SHA="$(git -C "$SMOKE_REPO" rev-parse HEAD)"
@@ -236,29 +288,7 @@ pass "b: counters" "$(for key in "${COUNTER_KEYS[@]}"; do printf '%s=%s ' "$key"
 
 # ---- (c) signed workflow_run webhook -----------------------------------------------------------------------
 BODY="$TMP/body.json"
-py '
-import json, random, sys
-full_name, name, sha = sys.argv[2], sys.argv[3], sys.argv[4]
-body = {
-    "action": "completed",
-    "workflow_run": {
-        "id": random.randint(10**9, 10**10),
-        "name": "lint",
-        "head_branch": "main",
-        "head_sha": sha,
-        "conclusion": "failure",
-        "run_attempt": 1,
-        "html_url": "https://github.com/%s/actions/runs/1" % full_name,
-    },
-    "repository": {
-        "full_name": full_name,
-        "name": name,
-        "owner": {"login": full_name.split("/")[0]},
-        "default_branch": "main",
-    },
-}
-open(sys.argv[1], "w").write(json.dumps(body, separators=(",", ":")))
-' "$BODY" "$FULL_NAME" "$NAME" "$HEAD_SHA"
+write_body "$BODY" "$FULL_NAME" "$NAME" "$HEAD_SHA"
 DELIVERY="$(uuid)"
 SIGNATURE="$(sign "$BODY" "$SECRET")"
 code="$(post_webhook "$BODY" "$DELIVERY" "$SIGNATURE" "$TMP/accepted.json")"
@@ -288,21 +318,8 @@ code="$(post_webhook "$BODY" "$(uuid)" "$(sign "$BODY" "$SECRET-but-wrong")" "$T
 pass "e: bad signature" "401"
 
 # ---- (f) the run finishes with a PR ----------------------------------------------------------------------
-RUN_URL="$GATEWAY_URL/api/v1/runs/$RUN_ID"
-status=""
-code=""
-deadline=$((SECONDS + TIMEOUT))
-while :; do
-  code="$(curl -sS -m 5 -o "$TMP/run.json" -w '%{http_code}' "$RUN_URL" 2>"$TMP/curl.err" || true)"
-  if [ "$code" = 200 ]; then
-    status="$(json_get "$TMP/run.json" status || true)"
-    case " $TERMINAL_STATUSES " in *" $status "*) break ;; esac
-  fi
-  if [ "$SECONDS" -ge "$deadline" ]; then
-    fail "f: run finished" "GET $RUN_URL: no terminal status within ${TIMEOUT}s (last HTTP $code, status '$status'); see $LOG_DIR/orchestrator.log" "$TMP/run.json"
-  fi
-  sleep 1
-done
+status="$(wait_for_run "$RUN_ID" "$TMP/run.json" 2>"$TMP/wait.err")" \
+  || fail "f: run finished" "$(cat "$TMP/wait.err")" "$TMP/run.json"
 [ "$status" = success ] || fail "f: run succeeded" "run $RUN_ID ended with status '$status', want success" "$TMP/run.json"
 if ! py '
 import json, sys
@@ -460,6 +477,51 @@ if missing:
 else
   log "skip (j: trace): no local OTLP sink (traces go to OTEL_EXPORTER_OTLP_ENDPOINT)"
 fi
+
+# ---- (k) the unsafe path: a protected path needs review, a leaked key blocks the PR ----------------------
+# The same lint failure, in a repository that also has a CI workflow with trailing whitespace (policy:
+# path.protected, needs review) and a committed AWS key (gitleaks and trivy: blocking). The run must end
+# "blocked" at run_scans, and no PR branch may appear.
+LEAK_NAME="$NAME-leak"
+LEAK_REPO="$REPOS_DIR/$OWNER/$LEAK_NAME"
+new_repo "$LEAK_REPO" "$LEAK_NAME"
+mkdir -p "$LEAK_REPO/.github/workflows"
+printf 'name: lint   \non: [push]\njobs:\n  lint:\n    runs-on: ubuntu-latest\n    steps:\n      - run: make test  \n' \
+  >"$LEAK_REPO/.github/workflows/lint.yml"
+# Built here so that no key sits in this script: AKIA + 16 random base32 characters.
+leak_key="AKIA$(py 'import secrets; print("".join(secrets.choice("ABCDEFGHIJKLMNOPQRSTUVWXYZ234567") for _ in range(16)))')"
+printf 'AWS_ACCESS_KEY_ID = "%s"\nAWS_SECRET_ACCESS_KEY = "%s"\n' "$leak_key" \
+  "$(py 'import secrets; print(secrets.token_urlsafe(30))')" >"$LEAK_REPO/settings.py"
+git -C "$LEAK_REPO" add -A
+git -C "$LEAK_REPO" commit -q -m "app, CI workflow and settings"
+LEAK_BODY="$TMP/leak-body.json"
+write_body "$LEAK_BODY" "$OWNER/$LEAK_NAME" "$LEAK_NAME" "$(git -C "$LEAK_REPO" rev-parse HEAD)"
+code="$(post_webhook "$LEAK_BODY" "$(uuid)" "$(sign "$LEAK_BODY" "$SECRET")" "$TMP/leak-accepted.json")"
+[ "$code" = 202 ] || fail "k: unsafe run" "POST /webhooks/github answered $code, want 202" "$TMP/leak-accepted.json"
+LEAK_RUN_ID="$(json_get "$TMP/leak-accepted.json" run_id || true)"
+status="$(wait_for_run "$LEAK_RUN_ID" "$TMP/leak-run.json" 2>"$TMP/wait.err")" \
+  || fail "k: unsafe run" "$(cat "$TMP/wait.err")" "$TMP/leak-run.json"
+[ "$status" = blocked ] || fail "k: unsafe run" "run $LEAK_RUN_ID ended '$status', want blocked" "$TMP/leak-run.json"
+if ! py '
+import json, sys
+run = json.load(open(sys.argv[1]))
+last = run["stages"][-1]
+if (last.get("stage"), last.get("status")) != ("run_scans", "blocked"):
+    sys.exit("last stage is %r, want run_scans blocked" % (last,))
+if run.get("label") != "needs-review":
+    sys.exit("label is %r, want needs-review (the patch touches .github/workflows)" % (run.get("label"),))
+if run.get("pr") is not None:
+    sys.exit("a blocked run has a PR: %r" % (run["pr"],))
+' "$TMP/leak-run.json" 2>"$TMP/check.err"; then
+  fail "k: unsafe run" "$(cat "$TMP/check.err")" "$TMP/leak-run.json"
+fi
+if git -C "$LEAK_REPO" for-each-ref --format='%(refname)' refs/heads/sre-agent | grep -q .; then
+  fail "k: unsafe run" "a PR branch was created in $LEAK_REPO for a blocked run"
+fi
+if grep -q "$leak_key" "$LOG_DIR"/*.log "$TRACES_FILE" 2>/dev/null; then
+  fail "k: no secret in logs or spans" "the leaked key appears in $LOG_DIR or $TRACES_FILE"
+fi
+pass "k: unsafe run" "blocked at run_scans, label needs-review, no PR; the key is in no log or span"
 
 cat <<EOF
 
