@@ -61,6 +61,17 @@ fn valid_delivery_id(id: &str) -> bool {
 }
 
 async fn webhook(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+    // Its own task: a client hanging up must not cancel a delivery between its commit and its enqueue.
+    match tokio::spawn(handle_webhook(state, headers, body)).await {
+        Ok(response) => response,
+        Err(err) => {
+            tracing::error!(error = %err, "webhook task failed");
+            json_response(StatusCode::INTERNAL_SERVER_ERROR, json!({"status": "error", "reason": "internal error"}))
+        }
+    }
+}
+
+async fn handle_webhook(state: AppState, headers: HeaderMap, body: Bytes) -> Response {
     let start = Instant::now();
     let event = EventKind::parse(header_str(&headers, "x-github-event").unwrap_or_default());
     let delivery_id = header_str(&headers, "x-github-delivery").unwrap_or_default().to_owned();
