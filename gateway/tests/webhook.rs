@@ -113,7 +113,7 @@ async fn same_delivery_twice_is_one_run_and_one_job() {
     assert_eq!(second["run_id"], run_id.as_str());
 
     assert_eq!(h.store.count_runs().await.unwrap(), 1);
-    let jobs = h.queue.read("t", 10, Duration::from_millis(200)).await.unwrap();
+    let jobs = h.queue.reader("t", Duration::from_millis(200)).read(10).await.unwrap();
     assert_eq!(jobs.len(), 1);
     assert_eq!(jobs[0].job.run_id, run_id);
     // The job carries the producer span's W3C context.

@@ -104,6 +104,8 @@ pub struct Depth {
 #[derive(Clone)]
 pub struct Queue {
     pool: bb8::Pool<RedisConnectionManager>,
+    /// For the blocking readers' own connections (see [`Reader`]).
+    client: redis::Client,
     stream: String,
     group: String,
 }
@@ -112,9 +114,10 @@ impl Queue {
     /// A lazy pool: nothing connects until first use, so a Redis outage at start is not fatal.
     pub fn new(url: &str, stream: &str, group: &str) -> QueueResult<Self> {
         let manager = RedisConnectionManager::new(url).map_err(|e| QueueError::Url(e.to_string()))?;
+        let client = redis::Client::open(url).map_err(|e| QueueError::Url(e.to_string()))?;
         let pool =
             bb8::Pool::builder().max_size(16).connection_timeout(Duration::from_secs(2)).build_unchecked(manager);
-        Ok(Self { pool, stream: stream.to_owned(), group: group.to_owned() })
+        Ok(Self { pool, client, stream: stream.to_owned(), group: group.to_owned() })
     }
 
     pub fn stream(&self) -> &str {
@@ -146,18 +149,9 @@ impl Queue {
         Ok(id)
     }
 
-    /// New jobs for `consumer`, waiting up to `block` for the first.
-    pub async fn read(&self, consumer: &str, count: usize, block: Duration) -> QueueResult<Vec<Delivery>> {
-        let mut conn = self.pool.get().await?;
-        let opts =
-            StreamReadOptions::default().group(&self.group, consumer).count(count).block(block.as_millis() as usize);
-        let reply: Option<StreamReadReply> = conn.xread_options(&[&self.stream], &[">"], &opts).await?;
-        Ok(reply
-            .into_iter()
-            .flat_map(|r| r.keys)
-            .flat_map(|k| k.ids)
-            .map(|entry| Delivery { job: Job::from_entry(&entry), id: entry.id, reclaimed: false })
-            .collect())
+    /// A blocking reader for `consumer`, waiting up to `block` per read.
+    pub fn reader(&self, consumer: &str, block: Duration) -> Reader {
+        Reader { queue: self.clone(), consumer: consumer.to_owned(), block, conn: None }
     }
 
     /// Takes over jobs another consumer left unacknowledged for longer than `min_idle`.
@@ -195,5 +189,55 @@ impl Queue {
             lag: g.lag.unwrap_or_default() as u64,
             pending: g.pending as u64,
         }))
+    }
+}
+
+/// Reads new jobs for one consumer with `XREADGROUP ... BLOCK`.
+///
+/// A blocking read holds its connection for the whole wait, and pooled connections time a command out
+/// after 500 ms, so each reader keeps a connection of its own whose response timeout exceeds the block time
+/// (reconnected after any error).
+pub struct Reader {
+    queue: Queue,
+    consumer: String,
+    block: Duration,
+    conn: Option<redis::aio::MultiplexedConnection>,
+}
+
+impl Reader {
+    pub fn consumer(&self) -> &str {
+        &self.consumer
+    }
+
+    /// Up to `count` new jobs, waiting up to the block time for the first; empty when none came.
+    pub async fn read(&mut self, count: usize) -> QueueResult<Vec<Delivery>> {
+        let conn = match &mut self.conn {
+            Some(conn) => conn,
+            None => {
+                let config = redis::AsyncConnectionConfig::new()
+                    .set_connection_timeout(Some(Duration::from_secs(2)))
+                    .set_response_timeout(Some(self.block + Duration::from_secs(5)));
+                let conn = self.queue.client.get_multiplexed_async_connection_with_config(&config).await?;
+                self.conn.insert(conn)
+            }
+        };
+        let opts = StreamReadOptions::default()
+            .group(&self.queue.group, &self.consumer)
+            .count(count)
+            .block(self.block.as_millis() as usize);
+        let reply: Result<Option<StreamReadReply>, _> = conn.xread_options(&[&self.queue.stream], &[">"], &opts).await;
+        let reply = match reply {
+            Ok(reply) => reply,
+            Err(err) => {
+                self.conn = None;
+                return Err(err.into());
+            }
+        };
+        Ok(reply
+            .into_iter()
+            .flat_map(|r| r.keys)
+            .flat_map(|k| k.ids)
+            .map(|entry| Delivery { job: Job::from_entry(&entry), id: entry.id, reclaimed: false })
+            .collect())
     }
 }

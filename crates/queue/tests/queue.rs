@@ -45,7 +45,7 @@ async fn producer_and_consumer_share_the_trace() {
     assert!(sent.trace_context["traceparent"].contains(&producer_trace));
     queue.enqueue(&sent).await.unwrap();
 
-    let got = queue.read("c1", 10, Duration::from_millis(500)).await.unwrap();
+    let got = queue.reader("c1", Duration::from_millis(500)).read(10).await.unwrap();
     assert_eq!(got.len(), 1);
     assert_eq!(got[0].job, sent);
     assert!(!got[0].reclaimed);
@@ -66,10 +66,10 @@ async fn a_dead_consumers_job_is_reclaimed_not_lost() {
     assert_eq!((depth.lag, depth.pending), (2, 0));
 
     // Consumer "dead" takes both and never acks.
-    let taken = queue.read("dead", 10, Duration::from_millis(200)).await.unwrap();
+    let taken = queue.reader("dead", Duration::from_millis(200)).read(10).await.unwrap();
     assert_eq!(taken.len(), 2);
     assert_eq!(queue.depth().await.unwrap().pending, 2);
-    assert!(queue.read("alive", 10, Duration::from_millis(100)).await.unwrap().is_empty());
+    assert!(queue.reader("alive", Duration::from_millis(100)).read(10).await.unwrap().is_empty());
 
     // Not idle long enough yet: nothing to claim.
     assert!(queue.reclaim("alive", Duration::from_secs(60), 10).await.unwrap().is_empty());
@@ -88,6 +88,25 @@ async fn redis_down_is_an_error_not_a_panic() {
     let queue = Queue::new("redis://127.0.0.1:1", "sre:test:down", "orchestrator").unwrap();
     assert!(queue.ping().await.is_err());
     assert!(queue.enqueue(&job(1)).await.is_err());
+}
+
+#[tokio::test]
+async fn a_read_may_block_longer_than_the_pools_response_timeout() {
+    // Pooled connections give up on a reply after 500 ms; an idle blocking read must not fail.
+    let queue = fresh_queue().await;
+    let mut reader = queue.reader("idle", Duration::from_millis(1500));
+    let started = std::time::Instant::now();
+    assert!(reader.read(1).await.unwrap().is_empty());
+    assert!(started.elapsed() >= Duration::from_millis(1400), "returned after {:?}", started.elapsed());
+    // A job that arrives during the wait is returned at once.
+    let producer = queue.clone();
+    tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        producer.enqueue(&job(7)).await.unwrap();
+    });
+    let got = reader.read(1).await.unwrap();
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0].job.run_id, "run-7");
 }
 
 #[test]

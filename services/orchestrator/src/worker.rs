@@ -39,6 +39,7 @@ impl Worker {
     }
 
     async fn consume(self: Arc<Self>, consumer: String, stop: watch::Receiver<bool>) {
+        let mut reader = self.queue.reader(&consumer, READ_BLOCK);
         let mut backoff = Duration::from_millis(200);
         while !*stop.borrow() {
             if self.store.get().is_none() {
@@ -48,7 +49,7 @@ impl Worker {
             // Jobs a dead worker left behind come first, then new ones.
             let next = match self.queue.reclaim(&consumer, self.config.reclaim_idle, 1).await {
                 Ok(claimed) if !claimed.is_empty() => Ok(claimed.into_iter().next()),
-                Ok(_) => self.queue.read(&consumer, 1, READ_BLOCK).await.map(|v| v.into_iter().next()),
+                Ok(_) => reader.read(1).await.map(|v| v.into_iter().next()),
                 Err(e) => Err(e),
             };
             match next {
