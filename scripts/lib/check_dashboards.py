@@ -30,6 +30,7 @@ import re
 import subprocess
 import sys
 import tempfile
+import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -293,35 +294,55 @@ def cmd_live(args) -> int:
     else:
         problems.append("label_values(up, service) is empty: no scrape target carries a `service` label")
 
-    n = with_data = allowed_empty = nan_only = 0
+    # Every panel target, then its result. A series that smoke traffic has just created needs a scrape or
+    # two (and rate()/increase() two samples) before it shows: empty results are asked again until the
+    # deadline (--wait) before they count as failures.
+    targets = []
     for rel, dash in dashboards:
         uid = dash.get("uid")
         for panel, target in prometheus_targets(dash):
-            n += 1
             title = panel.get("title")
-            where = f"{uid} / {title} / {target.get('refId')}"
-            query = to_promql(target["expr"])
-            res = prom_get(base, "/api/v1/query", {"query": query})
-            if res.get("status") != "success":
-                problems.append(f"{where}: Prometheus rejected the query: {res.get('error')}\n         {query}")
-                continue
-            data = res.get("data") or {}
-            result = data.get("result")
-            empty = isinstance(result, list) and len(result) == 0
-            if empty:
-                if (uid, title) in allow_empty:
-                    allowed_empty += 1
-                    if args.verbose:
-                        print(f"  empty (allowed: {allow_empty[(uid, title)]}): {where}")
-                else:
-                    problems.append(f"{where}: no data\n         {query}")
-                continue
-            with_data += 1
-            samples = [r.get("value", [None, None])[1] for r in result] if isinstance(result, list) else []
-            if samples and all(isinstance(s, str) and s.lower() == "nan" for s in samples):
-                nan_only += 1
-            if args.verbose:
-                print(f"  data ({len(result) if isinstance(result, list) else 1} series): {where}")
+            targets.append((uid, title, f"{uid} / {title} / {target.get('refId')}", to_promql(target["expr"])))
+
+    def evaluate(query):
+        res = prom_get(base, "/api/v1/query", {"query": query})
+        if res.get("status") != "success":
+            return "rejected", res.get("error")
+        result = (res.get("data") or {}).get("result")
+        if isinstance(result, list) and len(result) == 0:
+            return "empty", None
+        return "data", result
+
+    results = {t[2]: evaluate(t[3]) for t in targets}
+    deadline = time.monotonic() + args.wait
+    waiting = [t for t in targets if results[t[2]][0] == "empty" and (t[0], t[1]) not in allow_empty]
+    while waiting and time.monotonic() < deadline:
+        time.sleep(2)
+        for t in waiting:
+            results[t[2]] = evaluate(t[3])
+        waiting = [t for t in waiting if results[t[2]][0] == "empty"]
+
+    n = with_data = allowed_empty = nan_only = 0
+    for uid, title, where, query in targets:
+        n += 1
+        state, value = results[where]
+        if state == "rejected":
+            problems.append(f"{where}: Prometheus rejected the query: {value}\n         {query}")
+            continue
+        if state == "empty":
+            if (uid, title) in allow_empty:
+                allowed_empty += 1
+                if args.verbose:
+                    print(f"  empty (allowed: {allow_empty[(uid, title)]}): {where}")
+            else:
+                problems.append(f"{where}: no data (waited {args.wait:.0f} s)\n         {query}")
+            continue
+        with_data += 1
+        samples = [r.get("value", [None, None])[1] for r in value] if isinstance(value, list) else []
+        if samples and all(isinstance(v, str) and v.lower() == "nan" for v in samples):
+            nan_only += 1
+        if args.verbose:
+            print(f"  data ({len(value) if isinstance(value, list) else 1} series): {where}")
 
     ex = prom_get(base, "/api/v1/query_exemplars",
                   {"query": '{__name__=~"sre_agent_.+_bucket"}', "start": "0", "end": "9999999999"})
@@ -347,6 +368,8 @@ def main() -> int:
     live.add_argument("--repo", required=True)
     live.add_argument("--prom-url", default=os.environ.get("PROM_URL", "http://127.0.0.1:9090"))
     live.add_argument("-v", "--verbose", action="store_true")
+    live.add_argument("--wait", type=float, default=float(os.environ.get("SRE_LIVE_WAIT", "45")),
+                      help="seconds to keep asking queries that are still empty (fresh series need scrapes)")
     live.set_defaults(func=cmd_live)
     args = ap.parse_args()
     return args.func(args)

@@ -17,6 +17,9 @@ use redis::streams::{StreamAutoClaimOptions, StreamAutoClaimReply, StreamId, Str
 /// Default stream and consumer group.
 pub const DEFAULT_STREAM: &str = "sre:pipeline:jobs";
 pub const DEFAULT_GROUP: &str = "orchestrator";
+/// Entries kept in the stream (approximate trim at each append): acknowledged entries are not deleted by
+/// `XACK`, so without a cap the stream grows for ever. Far above any backlog the alerts tolerate.
+pub const MAX_STREAM_LEN: usize = 100_000;
 
 #[derive(Debug, thiserror::Error)]
 pub enum QueueError {
@@ -145,7 +148,9 @@ impl Queue {
     /// Appends a job; returns its entry ID.
     pub async fn enqueue(&self, job: &Job) -> QueueResult<String> {
         let mut conn = self.pool.get().await?;
-        let id: String = conn.xadd(&self.stream, "*", &job.to_fields()).await?;
+        let id: String = conn
+            .xadd_maxlen(&self.stream, redis::streams::StreamMaxlen::Approx(MAX_STREAM_LEN), "*", &job.to_fields())
+            .await?;
         Ok(id)
     }
 

@@ -111,7 +111,9 @@ impl Worker {
         let run = match store.start_run(&delivery.job.run_id).await {
             Ok(Some(run)) => run,
             Ok(None) => {
-                tracing::error!("job names a run that does not exist; dropping it");
+                // A job from another deployment sharing this Redis stream (each store needs its own
+                // SRE_QUEUE_STREAM), or a run deleted since: nothing here can run it.
+                tracing::error!(stream = self.queue.stream(), "job names a run this store does not have; dropping it");
                 metrics.task("fail");
                 self.ack(delivery).await;
                 return;
