@@ -248,6 +248,7 @@ async fn enqueue(state: &AppState, run: &RunRecord, failure: &Failure) -> Result
         delivery_id: run.delivery_id.clone(),
         correlation_id: run.correlation_id.clone(),
         trace_context: propagation::inject_map(&span),
+        takeover: false,
     };
     async {
         match state.queue.enqueue(&job).await {

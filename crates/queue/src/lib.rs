@@ -51,6 +51,8 @@ pub struct Job {
     pub correlation_id: String,
     /// W3C fields (`traceparent`, `tracestate`, `baggage`) of the producer's span.
     pub trace_context: HashMap<String, String>,
+    /// Set on a job re-enqueued for a run whose worker died: it may take over a run marked running.
+    pub takeover: bool,
 }
 
 const TRACE_FIELDS: [&str; 3] = ["traceparent", "tracestate", "baggage"];
@@ -68,6 +70,9 @@ impl Job {
                 fields.push((key, v.as_str()));
             }
         }
+        if self.takeover {
+            fields.push(("takeover", "1"));
+        }
         fields
     }
 
@@ -81,6 +86,7 @@ impl Job {
             delivery_id: get("delivery_id"),
             correlation_id: get("correlation_id"),
             trace_context,
+            takeover: get("takeover") == "1",
         }
     }
 }

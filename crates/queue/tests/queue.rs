@@ -26,6 +26,7 @@ fn job(n: u32) -> Job {
         delivery_id: format!("d-{n}"),
         correlation_id: format!("run-{n}"),
         trace_context: Default::default(),
+        takeover: n == 2,
     }
 }
 

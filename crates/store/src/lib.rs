@@ -126,6 +126,19 @@ pub struct RunUpdate {
     pub trace_id: String,
 }
 
+/// Result of [`Store::claim_run`].
+#[derive(Debug)]
+pub enum Claim {
+    /// This worker now runs it.
+    Claimed(RunRecord),
+    /// Already finished: the job was a duplicate.
+    Finished(RunRecord),
+    /// Another worker is running it: the job was a duplicate.
+    InProgress(RunRecord),
+    /// No such run in this store.
+    Missing,
+}
+
 /// Result of [`Store::ingest`].
 #[derive(Debug)]
 pub enum Ingested {
@@ -251,7 +264,7 @@ impl Store {
         Ok(Ingested::New(stored))
     }
 
-    /// Marks a run's job as handed to the queue.
+    /// Marks a run's job as handed to the queue (again, for a requeue: restarts its staleness clock).
     pub async fn mark_enqueued(&self, run_id: &str) -> StoreResult<()> {
         sqlx::query("UPDATE runs SET enqueued = 1, updated_at_ms = $1 WHERE run_id = $2")
             .bind(now_ms())
@@ -293,16 +306,37 @@ impl Store {
         rows.iter().map(decode_run).collect()
     }
 
-    /// Marks a run running and counts the attempt; returns the run, or `None` when it does not exist.
-    pub async fn start_run(&self, run_id: &str) -> StoreResult<Option<RunRecord>> {
-        sqlx::query(
-            "UPDATE runs SET status = 'running', attempts = attempts + 1, updated_at_ms = $1 WHERE run_id = $2",
+    /// Claims a run for execution: `queued` → `running`, counting the attempt. With `takeover`, a run
+    /// already `running` is claimed too (its worker died: a reclaimed or re-enqueued job). Anything else is
+    /// reported, not changed, so a duplicate job never runs a run twice.
+    pub async fn claim_run(&self, run_id: &str, takeover: bool) -> StoreResult<Claim> {
+        let claimed = sqlx::query(
+            "UPDATE runs SET status = 'running', attempts = attempts + 1, updated_at_ms = $1 \
+             WHERE run_id = $2 AND (status = 'queued' OR ($3 = 1 AND status = 'running'))",
         )
         .bind(now_ms())
         .bind(run_id)
+        .bind(i64::from(takeover))
         .execute(&self.pool)
-        .await?;
-        self.get_run(run_id).await
+        .await?
+        .rows_affected();
+        Ok(match (claimed, self.get_run(run_id).await?) {
+            (_, None) => Claim::Missing,
+            (1, Some(run)) => Claim::Claimed(run),
+            (_, Some(run)) if run.is_terminal() => Claim::Finished(run),
+            (_, Some(run)) => Claim::InProgress(run),
+        })
+    }
+
+    /// Records the stages so far (progress for the runs API, and the heartbeat the stale-run sweep reads).
+    pub async fn record_progress(&self, run_id: &str, stages: &[StageResult]) -> StoreResult<()> {
+        sqlx::query("UPDATE runs SET stages = $1, updated_at_ms = $2 WHERE run_id = $3 AND status = 'running'")
+            .bind(serde_json::to_string(stages)?)
+            .bind(now_ms())
+            .bind(run_id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
     }
 
     /// Writes what a pipeline run found.
@@ -331,13 +365,20 @@ impl Store {
         Ok(())
     }
 
-    /// Runs stored but never handed to the queue (enqueue failed), older than `older_than_ms`.
-    pub async fn unenqueued_runs(&self, older_than_ms: i64) -> StoreResult<Vec<RunRecord>> {
+    /// Runs whose job may be gone, oldest first (at most 100 per call):
+    /// - stored but never handed to the queue (the webhook-time enqueue failed), older than `unenqueued_ms`;
+    /// - `queued` with no change for `stale_ms` (their job was lost, e.g. Redis restarted empty);
+    /// - `running` with no progress for `stale_ms` (their worker died and the job is gone).
+    pub async fn runs_to_requeue(&self, unenqueued_ms: i64, stale_ms: i64) -> StoreResult<Vec<RunRecord>> {
+        let now = now_ms();
         let rows = sqlx::query(&format!(
-            "SELECT {RUN_COLUMNS} FROM runs WHERE enqueued = 0 AND status = 'queued' AND created_at_ms < $1 \
+            "SELECT {RUN_COLUMNS} FROM runs WHERE \
+             (enqueued = 0 AND status = 'queued' AND created_at_ms < $1) \
+             OR (enqueued = 1 AND status IN ('queued', 'running') AND updated_at_ms < $2) \
              ORDER BY created_at_ms LIMIT 100"
         ))
-        .bind(now_ms() - older_than_ms)
+        .bind(now - unenqueued_ms)
+        .bind(now - stale_ms)
         .fetch_all(&self.pool)
         .await?;
         rows.iter().map(decode_run).collect()

@@ -2,7 +2,7 @@
 //! PostgreSQL comes from SRE_TEST_DATABASE_URL (default postgres://postgres@127.0.0.1:5432/postgres);
 //! if it is unreachable the test fails and says what to start.
 
-use sre_store::{Ingested, NewEvent, NewRun, RunUpdate, StageResult, Store};
+use sre_store::{Claim, Ingested, NewEvent, NewRun, RunUpdate, StageResult, Store};
 
 fn new_run(id: &str) -> NewRun {
     NewRun {
@@ -43,13 +43,30 @@ async fn exercise(store: &Store) {
     assert_eq!(store.count_events().await.unwrap(), 1);
     assert_eq!(store.count_runs().await.unwrap(), 1);
 
-    assert_eq!(store.unenqueued_runs(-1_000).await.unwrap().len(), 1);
+    // Never enqueued: due for the outbox at once (threshold in the past), not when younger than it.
+    assert_eq!(store.runs_to_requeue(-1_000, 3_600_000).await.unwrap().len(), 1);
+    assert!(store.runs_to_requeue(3_600_000, 3_600_000).await.unwrap().is_empty());
     store.mark_enqueued("run-1").await.unwrap();
     assert!(store.get_run("run-1").await.unwrap().unwrap().enqueued);
-    assert!(store.unenqueued_runs(-1_000).await.unwrap().is_empty());
+    assert!(store.runs_to_requeue(-1_000, 3_600_000).await.unwrap().is_empty());
+    // Enqueued but unchanged for longer than the stale threshold: its job may be gone.
+    assert_eq!(store.runs_to_requeue(3_600_000, -1_000).await.unwrap().len(), 1);
 
-    let started = store.start_run("run-1").await.unwrap().unwrap();
+    let Claim::Claimed(started) = store.claim_run("run-1", false).await.unwrap() else {
+        panic!("queued run must be claimable")
+    };
     assert_eq!((started.status.as_str(), started.attempts), ("running", 1));
+    // A duplicate job does not run it twice; a takeover (dead worker) does, counting the attempt.
+    assert!(matches!(store.claim_run("run-1", false).await.unwrap(), Claim::InProgress(_)));
+    let Claim::Claimed(taken) = store.claim_run("run-1", true).await.unwrap() else {
+        panic!("takeover must claim a running run")
+    };
+    assert_eq!(taken.attempts, 2);
+    assert!(matches!(store.claim_run("nope", true).await.unwrap(), Claim::Missing));
+    let progress =
+        vec![StageResult { stage: "generate_plan".into(), status: "ok".into(), duration_ms: 3, detail: String::new() }];
+    store.record_progress("run-1", &progress).await.unwrap();
+    assert_eq!(store.get_run("run-1").await.unwrap().unwrap().stages, progress);
 
     let update = RunUpdate {
         status: "success".into(),
@@ -78,6 +95,8 @@ async fn exercise(store: &Store) {
     assert_eq!(store.run_diff("run-1").await.unwrap().as_deref(), Some("diff --git a/x b/x\n"));
     assert!(store.get_run("nope").await.unwrap().is_none());
     assert_eq!(store.list_runs(10).await.unwrap().len(), 1);
+    assert!(matches!(store.claim_run("run-1", true).await.unwrap(), Claim::Finished(_)));
+    assert!(store.runs_to_requeue(-1_000, -1_000).await.unwrap().is_empty(), "finished runs are never requeued");
     store.ping().await.unwrap();
 }
 

@@ -20,6 +20,8 @@ pub struct Config {
     pub workers: usize,
     /// A job pending this long with another consumer is taken over (longer than the slowest run).
     pub reclaim_idle: Duration,
+    /// A queued or running run with no progress for this long has lost its job and is enqueued again.
+    pub requeue_stale: Duration,
     /// Runs started this many times are blocked instead of tried again.
     pub max_attempts: i64,
     /// Validator test timeout passed with each run.
@@ -45,6 +47,7 @@ impl Config {
             pr_url: url("SRE_PR_URL", 50055),
             workers: config::u64_or("SRE_WORKERS", 2)?.clamp(1, 64) as usize,
             reclaim_idle: Duration::from_secs(config::u64_or("SRE_RECLAIM_IDLE_SECONDS", 900)?),
+            requeue_stale: Duration::from_secs(config::u64_or("SRE_REQUEUE_STALE_SECONDS", 1200)?),
             max_attempts: config::u64_or("SRE_MAX_ATTEMPTS", 3)?.max(1) as i64,
             validate_timeout: Duration::from_secs(config::u64_or("SRE_VALIDATE_TIMEOUT_SECONDS", 300)?),
             consumer: config::var("SRE_CONSUMER_NAME").unwrap_or_else(|| format!("{host}-{}", std::process::id())),

@@ -62,8 +62,12 @@ pub async fn run(
     let store = StoreCell::connect_in_background(config.database_url.clone());
     let queue = Queue::new(&config.redis_url, &config.stream, sre_queue::DEFAULT_GROUP).map_err(|e| e.to_string())?;
     let clients = clients::Clients::new(&config, &GrpcMetrics::client(&registry))?;
-    let pipeline =
-        pipeline::Pipeline::new(clients, metrics::PipelineMetrics::register(&registry), config.validate_timeout);
+    let pipeline = pipeline::Pipeline::new(
+        clients,
+        metrics::PipelineMetrics::register(&registry),
+        store.clone(),
+        config.validate_timeout,
+    );
 
     let router = metrics_routes(registry.clone()).merge(
         axum::Router::new()

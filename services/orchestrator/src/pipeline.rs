@@ -47,12 +47,20 @@ fn is_transient(status: &Status) -> bool {
 pub struct Pipeline {
     clients: Clients,
     metrics: PipelineMetrics,
+    /// Where each finished stage is recorded as progress (and heartbeat).
+    store: sre_store::StoreCell,
     validate_timeout_seconds: u32,
 }
 
 impl Pipeline {
-    pub fn new(clients: Clients, metrics: PipelineMetrics, validate_timeout: std::time::Duration) -> Self {
-        Self { clients, metrics, validate_timeout_seconds: validate_timeout.as_secs().min(u64::from(u32::MAX)) as u32 }
+    pub fn new(
+        clients: Clients,
+        metrics: PipelineMetrics,
+        store: sre_store::StoreCell,
+        validate_timeout: std::time::Duration,
+    ) -> Self {
+        let validate_timeout_seconds = validate_timeout.as_secs().min(u64::from(u32::MAX)) as u32;
+        Self { clients, metrics, store, validate_timeout_seconds }
     }
 
     pub fn metrics(&self) -> &PipelineMetrics {
@@ -62,6 +70,7 @@ impl Pipeline {
     /// Runs one stage in its own span, timing it and recording its result.
     async fn stage<T>(
         &self,
+        run_id: &str,
         stages: &mut Vec<StageResult>,
         stage: Stage,
         call: impl Future<Output = Result<tonic::Response<T>, Status>>,
@@ -97,6 +106,12 @@ impl Pipeline {
             duration_ms: elapsed.as_millis() as u64,
             detail: String::new(),
         });
+        // Progress for the runs API and the heartbeat of the stale-run sweep; never fatal.
+        if let Some(store) = self.store.get()
+            && let Err(err) = store.record_progress(run_id, stages).await
+        {
+            tracing::debug!(error = %err, "could not record progress");
+        }
         out
     }
 
@@ -154,6 +169,7 @@ impl Pipeline {
 
         let planned = self
             .stage(
+                &run.run_id,
                 stages,
                 Stage::Plan,
                 self.clients
@@ -178,6 +194,7 @@ impl Pipeline {
 
         let decision = self
             .stage(
+                &run.run_id,
                 stages,
                 Stage::PolicyPlan,
                 self.clients
@@ -194,6 +211,7 @@ impl Pipeline {
 
         let patch = self
             .stage(
+                &run.run_id,
                 stages,
                 Stage::Patch,
                 self.clients
@@ -210,6 +228,7 @@ impl Pipeline {
 
         let decision = self
             .stage(
+                &run.run_id,
                 stages,
                 Stage::PolicyPatch,
                 self.clients
@@ -229,6 +248,7 @@ impl Pipeline {
 
         let scans = self
             .stage(
+                &run.run_id,
                 stages,
                 Stage::Scans,
                 self.clients
@@ -245,6 +265,7 @@ impl Pipeline {
 
         let validation = self
             .stage(
+                &run.run_id,
                 stages,
                 Stage::Validate,
                 self.clients.validator.clone().validate(ValidateRequest {
@@ -285,6 +306,7 @@ impl Pipeline {
         );
         let pr = self
             .stage(
+                &run.run_id,
                 stages,
                 Stage::PrCreate,
                 self.clients.pr.clone().create_pull_request(CreatePullRequestRequest {

@@ -4,7 +4,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use sre_queue::{Delivery, Job, Queue};
-use sre_store::{RunUpdate, StoreCell};
+use sre_store::{Claim, RunUpdate, StoreCell};
 use sre_telemetry::{BusinessIds, propagation};
 use tokio::sync::watch;
 use tracing::Instrument;
@@ -108,9 +108,18 @@ impl Worker {
         let metrics = self.pipeline.metrics();
         let Some(store) = self.store.get() else { return };
         metrics.task("started");
-        let run = match store.start_run(&delivery.job.run_id).await {
-            Ok(Some(run)) => run,
-            Ok(None) => {
+        // A reclaimed delivery, or a job re-enqueued for a dead worker's run, may take over a running run;
+        // any other job for a run that is running or finished is a duplicate.
+        let takeover = delivery.reclaimed || delivery.job.takeover;
+        let run = match store.claim_run(&delivery.job.run_id, takeover).await {
+            Ok(Claim::Claimed(run)) => run,
+            Ok(Claim::Finished(run) | Claim::InProgress(run)) => {
+                tracing::info!(status = %run.status, "duplicate job for a run that is running or finished; acking it");
+                metrics.task("success");
+                self.ack(delivery).await;
+                return;
+            }
+            Ok(Claim::Missing) => {
                 // A job from another deployment sharing this Redis stream (each store needs its own
                 // SRE_QUEUE_STREAM), or a run deleted since: nothing here can run it.
                 tracing::error!(stream = self.queue.stream(), "job names a run this store does not have; dropping it");
@@ -127,12 +136,6 @@ impl Worker {
             }
         };
         tracing::Span::current().record("failure_id", run.failure_id.as_str());
-        if run.is_terminal() {
-            tracing::info!(status = %run.status, "run already finished; acking duplicate job");
-            metrics.task("success");
-            self.ack(delivery).await;
-            return;
-        }
         if run.attempts > self.config.max_attempts {
             tracing::warn!(attempts = run.attempts, max = self.config.max_attempts, "loop guard: too many attempts");
             metrics.loop_blocked("max_attempts");
@@ -235,10 +238,15 @@ impl Worker {
         }
     }
 
+    /// Re-enqueues runs whose job may be gone: never enqueued (Redis was down at the webhook), or queued /
+    /// running with no progress for longer than any stage takes (their job was lost, e.g. Redis restarted
+    /// empty, or their worker died). The claim in [`Self::process`] makes a surplus job harmless.
     async fn sweep_outbox(&self) {
         let Some(store) = self.store.get() else { return };
-        let Ok(runs) = store.unenqueued_runs(30_000).await else { return };
+        let stale = self.config.requeue_stale.as_millis() as i64;
+        let Ok(runs) = store.runs_to_requeue(30_000, stale).await else { return };
         for run in runs {
+            let takeover = run.status == "running";
             let span = tracing::info_span!(
                 "enqueue_pipeline",
                 otel.kind = "producer",
@@ -255,12 +263,13 @@ impl Worker {
                 delivery_id: run.delivery_id.clone(),
                 correlation_id: run.correlation_id.clone(),
                 trace_context: propagation::inject_map(&span),
+                takeover,
             };
             let enqueued = async {
                 match self.queue.enqueue(&job).await {
                     Ok(_) => {
                         let _ = store.mark_enqueued(&run.run_id).await;
-                        tracing::info!("outbox: enqueued a run whose webhook-time enqueue had failed");
+                        tracing::warn!(status = %run.status, enqueued_before = run.enqueued, "outbox: re-enqueued a run whose job was missing");
                         true
                     }
                     Err(err) => {

@@ -132,6 +132,7 @@ async fn pipeline(repos: std::path::PathBuf, head_sha: String) {
         pr_url: pr,
         workers: 1,
         reclaim_idle: Duration::from_secs(600),
+        requeue_stale: Duration::from_secs(1200),
         max_attempts: 3,
         validate_timeout: Duration::from_secs(60),
         consumer: "pipeline-test".into(),
