@@ -10,7 +10,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde::Deserialize;
 use serde_json::json;
-use sre_queue::Job;
+use sre_queue::RunRef;
 use sre_store::{Ingested, NewEvent, NewRun, RunRecord};
 use sre_telemetry::http::{HttpMetrics, ResponseTrace, metrics_handler};
 use sre_telemetry::metrics::TraceExemplar;
@@ -230,49 +230,31 @@ fn record_ids(run: &RunRecord) {
     .record_on(&tracing::Span::current());
 }
 
-/// Hands the run to the queue inside `enqueue_pipeline` (a producer span whose context the job carries).
+/// Hands the run to the queue (the `enqueue_pipeline` producer span), then flags it enqueued.
 async fn enqueue(state: &AppState, run: &RunRecord, failure: &Failure) -> Result<(), &'static str> {
-    let span = tracing::info_span!(
-        "enqueue_pipeline",
-        otel.kind = "producer",
-        messaging.system = "redis",
-        messaging.operation.type = "publish",
-        messaging.destination.name = state.queue.stream(),
-        messaging.message.id = Empty,
-        run_id = %run.run_id,
-        run_key = %run.run_key,
-    );
-    let job = Job {
-        run_id: run.run_id.clone(),
-        run_key: run.run_key.clone(),
-        delivery_id: run.delivery_id.clone(),
-        correlation_id: run.correlation_id.clone(),
-        trace_context: propagation::inject_map(&span),
-        takeover: false,
+    let run_ref = RunRef {
+        run_id: &run.run_id,
+        run_key: &run.run_key,
+        delivery_id: &run.delivery_id,
+        correlation_id: &run.correlation_id,
     };
-    async {
-        match state.queue.enqueue(&job).await {
-            Ok(id) => {
-                tracing::Span::current().record("messaging.message.id", id.as_str());
-                if let Some(store) = state.store.get()
-                    && let Err(err) = store.mark_enqueued(&run.run_id).await
-                {
-                    // The job is on the queue; a stale flag only means a redelivery would enqueue twice, and
-                    // the orchestrator skips runs that already finished.
-                    tracing::warn!(error = %err, "could not mark run enqueued");
-                }
-                tracing::info!(event = failure.event.as_str(), "pipeline job enqueued");
-                Ok(())
+    match state.queue.publish(run_ref, false).await {
+        Ok(_) => {
+            if let Some(store) = state.store.get()
+                && let Err(err) = store.mark_enqueued(&run.run_id).await
+            {
+                // The job is on the queue; a stale flag only means the sweep may enqueue it again, and the
+                // orchestrator's claim makes a surplus job harmless.
+                tracing::warn!(error = %err, "could not mark run enqueued");
             }
-            Err(err) => {
-                tracing::Span::current().record("otel.status_code", "ERROR");
-                tracing::error!(error = %err, "enqueue failed; run stored, job not queued");
-                Err("queue unavailable; the event is stored, redeliver to retry")
-            }
+            tracing::info!(event = failure.event.as_str(), "pipeline job enqueued");
+            Ok(())
+        }
+        Err(err) => {
+            tracing::error!(error = %err, "enqueue failed; run stored, job not queued");
+            Err("queue unavailable; the event is stored, redeliver to retry")
         }
     }
-    .instrument(span)
-    .await
 }
 
 async fn get_run(State(state): State<AppState>, Path(run_id): Path<String>) -> Response {

@@ -91,6 +91,15 @@ impl Job {
     }
 }
 
+/// The IDs of the run a job is published for.
+#[derive(Clone, Copy, Debug)]
+pub struct RunRef<'a> {
+    pub run_id: &'a str,
+    pub run_key: &'a str,
+    pub delivery_id: &'a str,
+    pub correlation_id: &'a str,
+}
+
 /// A job handed to this consumer; ack it with [`Queue::ack`] once its run is recorded.
 #[derive(Clone, Debug)]
 pub struct Delivery {
@@ -149,6 +158,39 @@ impl Queue {
             Err(e) if e.code() == Some("BUSYGROUP") => Ok(()),
             Err(e) => Err(e.into()),
         }
+    }
+
+    /// Publishes the job of a run inside an `enqueue_pipeline` producer span; the job carries that span's
+    /// W3C context, so the consumer's span continues the trace. Returns the entry ID.
+    pub async fn publish(&self, run: RunRef<'_>, takeover: bool) -> QueueResult<String> {
+        use tracing::Instrument;
+        let span = tracing::info_span!(
+            "enqueue_pipeline",
+            otel.kind = "producer",
+            otel.status_code = tracing::field::Empty,
+            messaging.system = "redis",
+            messaging.operation.type = "publish",
+            messaging.destination.name = self.stream.as_str(),
+            messaging.message.id = tracing::field::Empty,
+            delivery_id = run.delivery_id,
+            run_key = run.run_key,
+            run_id = run.run_id,
+            correlation_id = run.correlation_id,
+        );
+        let job = Job {
+            run_id: run.run_id.to_owned(),
+            run_key: run.run_key.to_owned(),
+            delivery_id: run.delivery_id.to_owned(),
+            correlation_id: run.correlation_id.to_owned(),
+            trace_context: sre_telemetry::propagation::inject_map(&span),
+            takeover,
+        };
+        let result = self.enqueue(&job).instrument(span.clone()).await;
+        match &result {
+            Ok(id) => span.record("messaging.message.id", id.as_str()),
+            Err(_) => span.record("otel.status_code", "ERROR"),
+        };
+        result
     }
 
     /// Appends a job; returns its entry ID.

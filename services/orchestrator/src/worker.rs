@@ -3,7 +3,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use sre_queue::{Delivery, Job, Queue};
+use sre_queue::{Delivery, Job, Queue, RunRef};
 use sre_store::{Claim, RunUpdate, StoreCell};
 use sre_telemetry::{BusinessIds, propagation};
 use tokio::sync::watch;
@@ -246,42 +246,23 @@ impl Worker {
         let stale = self.config.requeue_stale.as_millis() as i64;
         let Ok(runs) = store.runs_to_requeue(30_000, stale).await else { return };
         for run in runs {
-            let takeover = run.status == "running";
-            let span = tracing::info_span!(
-                "enqueue_pipeline",
-                otel.kind = "producer",
-                messaging.system = "redis",
-                messaging.operation.type = "publish",
-                messaging.destination.name = self.queue.stream(),
-                run_id = %run.run_id,
-                run_key = %run.run_key,
-                delivery_id = %run.delivery_id,
-            );
-            let job = Job {
-                run_id: run.run_id.clone(),
-                run_key: run.run_key.clone(),
-                delivery_id: run.delivery_id.clone(),
-                correlation_id: run.correlation_id.clone(),
-                trace_context: propagation::inject_map(&span),
-                takeover,
+            let run_ref = RunRef {
+                run_id: &run.run_id,
+                run_key: &run.run_key,
+                delivery_id: &run.delivery_id,
+                correlation_id: &run.correlation_id,
             };
-            let enqueued = async {
-                match self.queue.enqueue(&job).await {
-                    Ok(_) => {
-                        let _ = store.mark_enqueued(&run.run_id).await;
-                        tracing::warn!(status = %run.status, enqueued_before = run.enqueued, "outbox: re-enqueued a run whose job was missing");
-                        true
-                    }
-                    Err(err) => {
-                        tracing::warn!(error = %err, "outbox: enqueue still failing");
-                        false
-                    }
+            // A run left running by a dead worker may be taken over; a queued one is simply queued again.
+            match self.queue.publish(run_ref, run.status == "running").await {
+                Ok(_) => {
+                    let _ = store.mark_enqueued(&run.run_id).await;
+                    tracing::warn!(run_id = %run.run_id, status = %run.status, enqueued_before = run.enqueued,
+                        "outbox: re-enqueued a run whose job was missing");
                 }
-            }
-            .instrument(span)
-            .await;
-            if !enqueued {
-                return;
+                Err(err) => {
+                    tracing::warn!(error = %err, "outbox: enqueue still failing");
+                    return;
+                }
             }
         }
     }
