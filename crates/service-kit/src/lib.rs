@@ -67,9 +67,11 @@ pub fn record_run_context(ctx: &sre_proto::RunContext) {
 
 /// The gRPC status for a git failure: bad names and SHAs are the caller's fault, a missing repository is
 /// NOT_FOUND, a git command that refused is a failed precondition.
-pub fn git_status(err: &sre_gitwork::GitError) -> tonic::Status {
+/// Logs the failure once, here, so callers only map it.
+pub fn git_status(err: sre_gitwork::GitError) -> tonic::Status {
     use sre_gitwork::GitError;
-    match err {
+    tracing::warn!(error = %err, "git operation failed");
+    match &err {
         GitError::InvalidName(_) | GitError::InvalidSha(_) => tonic::Status::invalid_argument(err.to_string()),
         GitError::NotFound(_) => tonic::Status::not_found(err.to_string()),
         GitError::Command { .. } => tonic::Status::failed_precondition(err.to_string()),

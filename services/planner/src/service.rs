@@ -28,10 +28,10 @@ impl PlannerService {
         if category != "lint" {
             return Ok(rules::no_rule_plan(category, language));
         }
-        let files = repo.list_files(sha).await.map_err(|e| git_status(&e))?;
+        let files = repo.list_files(sha).await.map_err(git_status)?;
         let mut found = Vec::new();
         for path in files.iter().filter(|p| rules::is_hygiene_candidate(p)).take(MAX_FILES_SCANNED) {
-            let bytes = repo.read_file(sha, path).await.map_err(|e| git_status(&e))?;
+            let bytes = repo.read_file(sha, path).await.map_err(git_status)?;
             if bytes.len() > rules::MAX_FILE_BYTES {
                 continue;
             }
@@ -60,9 +60,9 @@ impl Planner for PlannerService {
         let req = request.into_inner();
         let ctx = require_context(req.context.as_ref())?;
         let failure = req.failure.unwrap_or_default();
-        let repo = Repo::open(&self.repos_dir, &ctx.repo).map_err(|e| git_status(&e))?;
-        let sha = repo.resolve(&ctx.head_sha).await.map_err(|e| git_status(&e))?;
-        let files = repo.list_files(&sha).await.map_err(|e| git_status(&e))?;
+        let repo = Repo::open(&self.repos_dir, &ctx.repo).map_err(git_status)?;
+        let sha = repo.resolve(&ctx.head_sha).await.map_err(git_status)?;
+        let files = repo.list_files(&sha).await.map_err(git_status)?;
         let language = rules::detect_language(&files);
         let category = rules::classify(&failure.name);
         let span = tracing::Span::current();
@@ -88,8 +88,8 @@ impl Planner for PlannerService {
             tracing::info!(strategy = %plan.strategy, "plan has no steps; empty patch");
             return Ok(Response::new(GeneratePatchResponse::default()));
         }
-        let repo = Repo::open(&self.repos_dir, &ctx.repo).map_err(|e| git_status(&e))?;
-        let wt = repo.worktree(&ctx.head_sha).await.map_err(|e| git_status(&e))?;
+        let repo = Repo::open(&self.repos_dir, &ctx.repo).map_err(git_status)?;
+        let wt = repo.worktree(&ctx.head_sha).await.map_err(git_status)?;
         let result = async {
             for step in &plan.steps {
                 if step.action != "fix_whitespace" {
@@ -106,7 +106,7 @@ impl Planner for PlannerService {
                     .await
                     .map_err(|e| Status::internal(format!("{}: {e}", step.path)))?;
             }
-            wt.diff().await.map_err(|e| git_status(&e))
+            wt.diff().await.map_err(git_status)
         }
         .await;
         wt.remove().await;

@@ -56,7 +56,7 @@ pub fn check_backend(value: Option<&str>) -> Result<(), String> {
 }
 
 async fn git_out(dir: &Path, args: &[&str]) -> Result<String, Status> {
-    let out = git(dir, args, None).await.map_err(|e| git_status(&e))?;
+    let out = git(dir, args, None).await.map_err(git_status)?;
     Ok(String::from_utf8_lossy(&out).trim().to_owned())
 }
 
@@ -124,13 +124,13 @@ impl PullRequestService {
 
     /// Applies the diff on `head_sha` in a worktree and commits it; returns the commit.
     async fn commit(&self, repo: &Repo, head_sha: &str, diff: &str, message: &str) -> Result<String, Status> {
-        let wt = repo.worktree(head_sha).await.map_err(|e| git_status(&e))?;
+        let wt = repo.worktree(head_sha).await.map_err(git_status)?;
         let result = async {
             wt.apply(diff).await.map_err(|e| {
                 tracing::warn!(error = %e, "diff does not apply");
                 Status::failed_precondition(format!("the diff does not apply to {head_sha}: {e}"))
             })?;
-            git(wt.path(), &["add", "-A"], None).await.map_err(|e| git_status(&e))?;
+            git(wt.path(), &["add", "-A"], None).await.map_err(git_status)?;
             let mut args: Vec<&str> = COMMITTER.to_vec();
             args.extend(["commit", "--no-verify", "--quiet", "-F", "-"]);
             git(wt.path(), &args, Some(message.as_bytes())).await.map_err(|e| {
@@ -194,10 +194,7 @@ impl PullRequests for PullRequestService {
         let branch = store::branch_name(&ctx.run_id).ok_or_else(|| {
             Status::invalid_argument("context.run_id has no [a-z0-9-] characters to name a branch with")
         })?;
-        let repo = Repo::open(&self.repos_dir, &ctx.repo).map_err(|e| {
-            tracing::warn!(error = %e, "repository not usable");
-            git_status(&e)
-        })?;
+        let repo = Repo::open(&self.repos_dir, &ctx.repo).map_err(git_status)?;
         let repo_path = std::fs::canonicalize(repo.path()).unwrap_or_else(|_| repo.path().to_owned());
         let git_dir = PathBuf::from(git_out(&repo_path, &["rev-parse", "--absolute-git-dir"]).await?);
         let pulls_path = store::pulls_path(&git_dir);
@@ -220,7 +217,7 @@ impl PullRequests for PullRequestService {
                 other.number
             )));
         }
-        let head_sha = repo.resolve(&ctx.head_sha).await.map_err(|e| git_status(&e))?;
+        let head_sha = repo.resolve(&ctx.head_sha).await.map_err(git_status)?;
         let base = Self::base_branch(&repo_path, &req.base_branch).await?;
         let title = truncate(&req.title, MAX_TITLE_BYTES);
         let body = truncate(&req.body, MAX_BODY_BYTES);

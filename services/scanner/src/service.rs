@@ -316,14 +316,8 @@ impl Scanner for ScannerService {
         let ctx = require_context(req.context.as_ref())?;
         sre_service_kit::check_diff_size(&req.diff)?;
         let start = Instant::now();
-        let repo = Repo::open(&self.repos_dir, &ctx.repo).map_err(|e| {
-            tracing::warn!(error = %e, "repository not usable");
-            git_status(&e)
-        })?;
-        let wt = repo.worktree(&ctx.head_sha).await.map_err(|e| {
-            tracing::warn!(error = %e, "worktree failed");
-            git_status(&e)
-        })?;
+        let repo = Repo::open(&self.repos_dir, &ctx.repo).map_err(git_status)?;
+        let wt = repo.worktree(&ctx.head_sha).await.map_err(git_status)?;
         let result = async {
             if !req.diff.trim().is_empty() {
                 wt.apply(&req.diff).await.map_err(|e| {

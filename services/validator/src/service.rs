@@ -192,14 +192,8 @@ impl Validator for ValidatorService {
         })?;
         let timeout = effective_timeout(req.timeout_seconds, self.config.default_timeout);
         let start = Instant::now();
-        let repo = Repo::open(&self.repos_dir, &ctx.repo).map_err(|e| {
-            tracing::warn!(error = %e, "repository not usable");
-            git_status(&e)
-        })?;
-        let wt = repo.worktree(&ctx.head_sha).await.map_err(|e| {
-            tracing::warn!(error = %e, "worktree failed");
-            git_status(&e)
-        })?;
+        let repo = Repo::open(&self.repos_dir, &ctx.repo).map_err(git_status)?;
+        let wt = repo.worktree(&ctx.head_sha).await.map_err(git_status)?;
         let result = self.validate_in(&repo, &wt, &req.diff, sandbox, timeout).await;
         wt.remove().await;
         let resp = result?;
