@@ -177,6 +177,27 @@ impl Drop for Worktree {
     }
 }
 
+/// Test support (feature `testing`).
+#[cfg(feature = "testing")]
+pub mod testing {
+    use std::path::Path;
+
+    /// Runs `git args` in `dir` synchronously, panicking with git's stderr on failure; returns trimmed stdout.
+    pub fn git(dir: &Path, args: &[&str]) -> String {
+        let out = std::process::Command::new("git").arg("-C").arg(dir).args(args).output().expect("git runs");
+        assert!(out.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout).trim().to_owned()
+    }
+
+    /// `git init` of `dir` on branch main with a local test identity.
+    pub fn init_repo(dir: &Path) {
+        std::fs::create_dir_all(dir).expect("create repo dir");
+        git(dir, &["init", "-q", "-b", "main"]);
+        git(dir, &["config", "user.name", "test"]);
+        git(dir, &["config", "user.email", "test@localhost"]);
+    }
+}
+
 /// Counts of a unified diff: files touched (b/ side, or a/ for deletions), lines added and removed.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct DiffStat {

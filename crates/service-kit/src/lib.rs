@@ -7,6 +7,8 @@
 pub mod config;
 pub mod grpc;
 pub mod probe;
+#[cfg(feature = "testing")]
+pub mod testing;
 
 /// Resolves on SIGTERM or Ctrl-C.
 pub async fn shutdown_signal() {

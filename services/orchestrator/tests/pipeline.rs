@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use axum::body::Body;
 use axum::http::Request;
+use sre_gitwork::testing::git;
 use sre_otlp_sink::{Sink, SpanRecord};
 use sre_service_kit::grpc::{Built, ServeOptions, serve};
 use sre_telemetry::SharedRegistry;
@@ -17,12 +18,6 @@ use tokio::sync::watch;
 use tower::ServiceExt;
 
 const SECRET: &[u8] = b"pipeline-test-secret";
-
-fn git(dir: &Path, args: &[&str]) -> String {
-    let out = std::process::Command::new("git").arg("-C").arg(dir).args(args).output().unwrap();
-    assert!(out.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8_lossy(&out.stdout).trim().to_owned()
-}
 
 /// A repository whose `make test` fails on trailing whitespace, as a lint workflow would.
 fn lint_failure_repo(repos: &Path) -> String {

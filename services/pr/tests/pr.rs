@@ -1,30 +1,22 @@
 //! End to end: a real git repository in a tempdir, the local backend behind a real tonic server (health,
 //! reflection and the telemetry layer included, as in production) on 127.0.0.1:0.
 
+use sre_gitwork::testing::git;
+use sre_service_kit::testing::InProcess;
 use sre_telemetry::testing::Captured;
 use std::path::{Path, PathBuf};
-use std::process::Command;
-use std::time::Duration;
 
 use sre_pr::{PrMetrics, PullRequestService};
 use sre_proto::pull_requests_client::PullRequestsClient;
 use sre_proto::pull_requests_server::PullRequestsServer;
 use sre_proto::{CreatePullRequestRequest, CreatePullRequestResponse, RunContext};
-use sre_service_kit::grpc::{ServeOptions, serve};
 use sre_telemetry::SharedRegistry;
-use tokio::net::TcpListener;
 use tonic::Code;
 
 const REPO: &str = "acme/app";
 const RUN_A: &str = "3f2a9c1e-5b7d-4c1a-9e2f-00000000000a";
 const RUN_B: &str = "9b0c7d6e-1a2b-4c3d-8e9f-00000000000b";
 const RUN_C: &str = "c0ffee00-0000-4000-8000-00000000000c";
-
-fn git(dir: &Path, args: &[&str]) -> String {
-    let out = Command::new("git").arg("-C").arg(dir).args(args).output().expect("git runs");
-    assert!(out.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8_lossy(&out.stdout).trim().to_owned()
-}
 
 /// `repos/acme/app` on `main` with app.py carrying trailing whitespace, and the diff that fixes it.
 fn fixture() -> (tempfile::TempDir, PathBuf, String, String) {
@@ -65,46 +57,25 @@ fn request(run_id: &str, sha: &str, diff: &str, label: &str) -> CreatePullReques
 struct Server {
     client: PullRequestsClient<tonic::transport::Channel>,
     registry: SharedRegistry,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    task: tokio::task::JoinHandle<()>,
+    server: InProcess,
 }
 
 impl Server {
     async fn start(repos_dir: &Path) -> Self {
         let registry = SharedRegistry::default();
         let service = PullRequestService::new(repos_dir.to_owned(), PrMetrics::register(&registry));
-        let grpc_listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let http_listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = grpc_listener.local_addr().unwrap();
-        let opts = ServeOptions {
-            service_name: "sre.v1.PullRequests",
-            grpc_listener,
-            http_listener,
-            drain_grace: Duration::ZERO,
-        };
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let routes = tonic::service::Routes::new(PullRequestsServer::new(service));
-        let task = tokio::spawn({
-            let registry = registry.clone();
-            async move {
-                serve(opts, registry, routes, async {}, async {
-                    let _ = stopped.await;
-                })
-                .await
-                .unwrap();
-            }
-        });
-        let client = PullRequestsClient::connect(format!("http://{addr}")).await.unwrap();
-        Self { client, registry, stop: Some(stop), task }
+        let server = InProcess::start("sre.v1.PullRequests", registry.clone(), routes).await;
+        let client = PullRequestsClient::connect(server.url()).await.unwrap();
+        Self { client, registry, server }
     }
 
     async fn create(&mut self, req: CreatePullRequestRequest) -> Result<CreatePullRequestResponse, tonic::Status> {
         self.client.create_pull_request(req).await.map(tonic::Response::into_inner)
     }
 
-    async fn stop(mut self) {
-        let _ = self.stop.take().unwrap().send(());
-        self.task.await.unwrap();
+    async fn stop(self) {
+        self.server.stop().await;
     }
 }
 

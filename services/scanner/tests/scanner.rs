@@ -1,10 +1,11 @@
 //! End to end: a real git repository in a tempdir, the real scanners, the service behind a real tonic server
 //! (health, reflection and the telemetry layer included, as in production) on 127.0.0.1:0.
 
+use sre_gitwork::testing::git;
+use sre_service_kit::testing::InProcess;
 use sre_telemetry::testing::Captured;
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::Duration;
 
 use sre_proto::scanner_client::ScannerClient;
@@ -12,18 +13,10 @@ use sre_proto::scanner_server::ScannerServer;
 use sre_proto::{RunContext, RunScansRequest, RunScansResponse, Severity};
 use sre_scanner::metrics::ScanMetrics;
 use sre_scanner::{ScannerConfig, ScannerService};
-use sre_service_kit::grpc::{ServeOptions, serve};
 use sre_telemetry::SharedRegistry;
-use tokio::net::TcpListener;
 use tonic::Code;
 
 const REPO: &str = "acme/app";
-
-fn git(dir: &Path, args: &[&str]) -> String {
-    let out = Command::new("git").arg("-C").arg(dir).args(args).output().expect("git runs");
-    assert!(out.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8_lossy(&out.stdout).trim().to_owned()
-}
 
 /// `repos/acme/app` with one commit: a small Python app and its requirements. Returns (tempdir, head sha).
 fn fixture_repo() -> (tempfile::TempDir, String) {
@@ -81,33 +74,17 @@ fn path_with_gitleaks() -> OsString {
 struct Server {
     client: ScannerClient<tonic::transport::Channel>,
     registry: SharedRegistry,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    task: tokio::task::JoinHandle<()>,
+    server: InProcess,
 }
 
 impl Server {
     async fn start(repos_dir: PathBuf, config: ScannerConfig) -> Self {
         let registry = SharedRegistry::default();
         let service = ScannerService::new(repos_dir, config, ScanMetrics::register(&registry));
-        let grpc_listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let http_listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = grpc_listener.local_addr().unwrap();
-        let opts =
-            ServeOptions { service_name: "sre.v1.Scanner", grpc_listener, http_listener, drain_grace: Duration::ZERO };
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let routes = tonic::service::Routes::new(ScannerServer::new(service));
-        let task = tokio::spawn({
-            let registry = registry.clone();
-            async move {
-                serve(opts, registry, routes, async {}, async {
-                    let _ = stopped.await;
-                })
-                .await
-                .unwrap();
-            }
-        });
-        let client = ScannerClient::connect(format!("http://{addr}")).await.unwrap();
-        Self { client, registry, stop: Some(stop), task }
+        let server = InProcess::start("sre.v1.Scanner", registry.clone(), routes).await;
+        let client = ScannerClient::connect(server.url()).await.unwrap();
+        Self { client, registry, server }
     }
 
     async fn scan(&mut self, ctx: RunContext, diff: &str) -> Result<RunScansResponse, tonic::Status> {
@@ -115,9 +92,8 @@ impl Server {
         self.client.run_scans(req).await.map(tonic::Response::into_inner)
     }
 
-    async fn stop(mut self) {
-        let _ = self.stop.take().unwrap().send(());
-        self.task.await.unwrap();
+    async fn stop(self) {
+        self.server.stop().await;
     }
 }
 

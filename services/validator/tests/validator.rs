@@ -1,6 +1,8 @@
 //! End to end: real git repositories in tempdirs, real `make`, the real sandbox, the service behind a real
 //! tonic server (health, reflection, telemetry layer, as in production) on 127.0.0.1:0.
 
+use sre_gitwork::testing::git;
+use sre_service_kit::testing::InProcess;
 use sre_telemetry::testing::Captured;
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
@@ -11,23 +13,15 @@ use std::time::Duration;
 use sre_proto::validator_client::ValidatorClient;
 use sre_proto::validator_server::ValidatorServer;
 use sre_proto::{RunContext, ValidateRequest, ValidateResponse};
-use sre_service_kit::grpc::{ServeOptions, serve};
 use sre_telemetry::SharedRegistry;
 use sre_validator::sandbox::{Sandbox, SandboxState, probe_bwrap};
 use sre_validator::{ValidatorConfig, ValidatorService};
-use tokio::net::TcpListener;
 use tonic::Code;
 
 const REPO: &str = "acme/app";
 
 /// Fails when trailing whitespace is left in app.py.
 const LINT_MAKEFILE: &str = "test:\n\t@echo checking app.py\n\t! grep -n '[[:space:]]$$' app.py\n";
-
-fn git(dir: &Path, args: &[&str]) -> String {
-    let out = Command::new("git").arg("-C").arg(dir).args(args).output().expect("git runs");
-    assert!(out.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8_lossy(&out.stdout).trim().to_owned()
-}
 
 /// `repos/acme/app`, empty, with a local identity.
 fn empty_repo() -> (tempfile::TempDir, PathBuf) {
@@ -87,34 +81,17 @@ fn bwrap() -> Sandbox {
 
 struct Server {
     client: ValidatorClient<tonic::transport::Channel>,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    task: tokio::task::JoinHandle<()>,
+    server: InProcess,
 }
 
 impl Server {
     async fn start(repos_dir: &Path, sandbox: Arc<SandboxState>) -> Self {
         let registry = SharedRegistry::default();
         let service = ValidatorService::new(repos_dir.to_owned(), config(), sandbox);
-        let grpc_listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let http_listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = grpc_listener.local_addr().unwrap();
-        let opts = ServeOptions {
-            service_name: "sre.v1.Validator",
-            grpc_listener,
-            http_listener,
-            drain_grace: Duration::ZERO,
-        };
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let routes = tonic::service::Routes::new(ValidatorServer::new(service));
-        let task = tokio::spawn(async move {
-            serve(opts, registry, routes, async {}, async {
-                let _ = stopped.await;
-            })
-            .await
-            .unwrap();
-        });
-        let client = ValidatorClient::connect(format!("http://{addr}")).await.unwrap();
-        Self { client, stop: Some(stop), task }
+        let server = InProcess::start("sre.v1.Validator", registry, routes).await;
+        let client = ValidatorClient::connect(server.url()).await.unwrap();
+        Self { client, server }
     }
 
     async fn validate(&mut self, sha: &str, diff: &str, timeout: u32) -> Result<ValidateResponse, tonic::Status> {
@@ -122,9 +99,8 @@ impl Server {
         self.client.validate(req).await.map(tonic::Response::into_inner)
     }
 
-    async fn stop(mut self) {
-        let _ = self.stop.take().unwrap().send(());
-        self.task.await.unwrap();
+    async fn stop(self) {
+        self.server.stop().await;
     }
 }
 
