@@ -40,8 +40,8 @@ fail() {
   exit 1
 }
 
-# py CODE ARGS...: python3 (stdlib only)
-py() { python3 -c "$@"; }
+# py CODE ARGS...: python3 (stdlib only), with scripts/lib importable (promtext)
+py() { PYTHONPATH="$REPO/scripts/lib${PYTHONPATH:+:$PYTHONPATH}" python3 -c "$@"; }
 
 # json_get FILE PATH: value at a dotted path (strings raw, others as JSON); exit 1 if absent or not JSON
 json_get() {
@@ -76,6 +76,7 @@ metric_sum() {
   fi
   py '
 import sys
+from promtext import labels_end
 name, total = sys.argv[2], 0.0
 for line in open(sys.argv[1], encoding="utf-8"):
     line = line.strip()
@@ -86,23 +87,9 @@ for line in open(sys.argv[1], encoding="utf-8"):
         i += 1
     if line[:i] != name:
         continue
-    rest = line[i:]
-    if rest.startswith("{"):          # skip the label set; values may hold "}" (route templates)
-        j, quoted = 1, False
-        while j < len(rest):
-            c = rest[j]
-            if quoted:
-                if c == "\\":
-                    j += 1
-                elif c == "\"":
-                    quoted = False
-            elif c == "\"":
-                quoted = True
-            elif c == "}":
-                break
-            j += 1
-        rest = rest[j + 1:]
-    total += float(rest.split()[0])
+    if line[i:i + 1] == "{":
+        i = labels_end(line, i)
+    total += float(line[i:].split()[0])
 print(repr(total))
 ' "$out" "$name"
 }
@@ -113,6 +100,7 @@ print(repr(total))
 openmetrics_to_text() {
   py '
 import re, sys
+from promtext import labels_end
 types = {}
 lines = open(sys.argv[1], encoding="utf-8").read().splitlines()
 for line in lines:
@@ -142,21 +130,8 @@ for line in lines:
     if name in created:
         continue
     j = len(name)
-    if line[j:j + 1] == "{":                 # skip the label set; values may hold "}" or " # "
-        quoted = False
-        while j < len(line):
-            c = line[j]
-            if quoted:
-                if c == "\\":
-                    j += 1
-                elif c == "\"":
-                    quoted = False
-            elif c == "\"":
-                quoted = True
-            elif c == "}":
-                break
-            j += 1
-        j += 1
+    if line[j:j + 1] == "{":
+        j = labels_end(line, j)
     print(line[:j] + line[j:].split(" # ", 1)[0])   # drop the exemplar
 ' "$1"
 }

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use axum::body::Body;
 use axum::http::Request;
-use sre_gitwork::testing::git;
+use sre_gitwork::testing::{git, init_repo};
 use sre_otlp_sink::{Sink, SpanRecord};
 use sre_service_kit::grpc::{Built, ServeOptions, serve};
 use sre_telemetry::SharedRegistry;
@@ -22,10 +22,7 @@ const SECRET: &[u8] = b"pipeline-test-secret";
 /// A repository whose `make test` fails on trailing whitespace, as a lint workflow would.
 fn lint_failure_repo(repos: &Path) -> String {
     let repo = repos.join("acme").join("app");
-    std::fs::create_dir_all(&repo).unwrap();
-    git(&repo, &["init", "-q", "-b", "main"]);
-    git(&repo, &["config", "user.name", "test"]);
-    git(&repo, &["config", "user.email", "test@localhost"]);
+    init_repo(&repo);
     std::fs::write(repo.join("app.py"), "def add(a, b):   \n    return a + b  \n").unwrap();
     std::fs::write(repo.join("Makefile"), "test:\n\t! grep -nE '[[:space:]]+$$' app.py\n").unwrap();
     git(&repo, &["add", "-A"]);

@@ -1,7 +1,7 @@
 //! End to end: a real git repository in a tempdir, the local backend behind a real tonic server (health,
 //! reflection and the telemetry layer included, as in production) on 127.0.0.1:0.
 
-use sre_gitwork::testing::git;
+use sre_gitwork::testing::{git, init_repo};
 use sre_service_kit::testing::InProcess;
 use sre_telemetry::testing::Captured;
 use std::path::{Path, PathBuf};
@@ -22,10 +22,7 @@ const RUN_C: &str = "c0ffee00-0000-4000-8000-00000000000c";
 fn fixture() -> (tempfile::TempDir, PathBuf, String, String) {
     let root = tempfile::tempdir().unwrap();
     let repo = root.path().join(REPO);
-    std::fs::create_dir_all(&repo).unwrap();
-    git(&repo, &["init", "-q", "-b", "main"]);
-    git(&repo, &["config", "user.name", "Test"]);
-    git(&repo, &["config", "user.email", "test@example.com"]);
+    init_repo(&repo);
     std::fs::write(repo.join("app.py"), "x = 1   \nprint(x)\n").unwrap();
     std::fs::write(repo.join("README.md"), "app\n").unwrap();
     git(&repo, &["add", "-A"]);

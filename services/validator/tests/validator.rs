@@ -1,7 +1,7 @@
 //! End to end: real git repositories in tempdirs, real `make`, the real sandbox, the service behind a real
 //! tonic server (health, reflection, telemetry layer, as in production) on 127.0.0.1:0.
 
-use sre_gitwork::testing::git;
+use sre_gitwork::testing::{git, init_repo};
 use sre_service_kit::testing::InProcess;
 use sre_telemetry::testing::Captured;
 use std::ffi::OsString;
@@ -27,10 +27,7 @@ const LINT_MAKEFILE: &str = "test:\n\t@echo checking app.py\n\t! grep -n '[[:spa
 fn empty_repo() -> (tempfile::TempDir, PathBuf) {
     let root = tempfile::tempdir().unwrap();
     let repo = root.path().join(REPO);
-    std::fs::create_dir_all(&repo).unwrap();
-    git(&repo, &["init", "-q", "-b", "main"]);
-    git(&repo, &["config", "user.name", "Test"]);
-    git(&repo, &["config", "user.email", "test@example.com"]);
+    init_repo(&repo);
     (root, repo)
 }
 
