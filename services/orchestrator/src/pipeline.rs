@@ -157,13 +157,16 @@ impl Pipeline {
             head_sha: run.head_sha.clone(),
             language: String::new(),
             category: String::new(),
+            tool: String::new(),
+            attempt: run.attempts.max(1) as u32,
         };
         let failure = FailureInfo {
             event: run.failure_id.split(':').next().unwrap_or_default().to_owned(),
-            name: run.failure_name.clone(),
+            job_name: run.failure_name.clone(),
             conclusion: "failure".into(),
             head_branch: run.head_branch.clone(),
-            attempt: run.attempts.max(1) as u32,
+            run_attempt: 1,
+            ..FailureInfo::default()
         };
         let span = tracing::Span::current();
 

@@ -64,7 +64,8 @@ impl Planner for PlannerService {
         let sha = repo.resolve(&ctx.head_sha).await.map_err(git_status)?;
         let files = repo.list_files(&sha).await.map_err(git_status)?;
         let language = rules::detect_language(&files);
-        let category = rules::classify(&failure.name);
+        let name = if failure.job_name.is_empty() { &failure.workflow_name } else { &failure.job_name };
+        let category = rules::classify(name);
         let span = tracing::Span::current();
         span.record("language", language);
         span.record("category", category);
