@@ -1,15 +1,16 @@
 //! The HTTP edge of the mesh.
 //!
 //! `POST /webhooks/github` verifies the HMAC signature, dedupes on `X-GitHub-Delivery`, stores the event and
-//! its run in one transaction, and enqueues a pipeline job carrying the W3C context (spans `ingest_webhook` →
-//! `store_event` → `enqueue_pipeline`). Also `GET /api/v1/runs[/{run_id}[/diff]]`, `/health`, `/ready`
-//! (store and Redis reachable) and `/metrics`.
+//! its run in one transaction (a new run per failure; later events about the same failure enrich it), and
+//! enqueues a pipeline job carrying the W3C context (spans `ingest_webhook` → `store_event` →
+//! `enqueue_pipeline`). Also the runs API (`GET /api/v1/runs[/{run_id}[/diff|/artifacts[/{kind}]]]`),
+//! `/health`, `/ready` (store and Redis reachable) and `/metrics`.
 //!
-//! Layout: `config.rs` (env), `webhook.rs` (signature and payload semantics, pure), `metrics.rs`,
-//! `routes.rs` (handlers), `main.rs` (process scaffold).
+//! Layout: `config.rs` (flags and env), `webhook.rs` (signature and payload semantics, pure), `events.rs`
+//! (what the gateway logs and counts), `routes.rs` (handlers), `main.rs` (process scaffold).
 
 pub mod config;
-pub mod metrics;
+pub mod events;
 pub mod routes;
 pub mod webhook;
 
@@ -26,7 +27,7 @@ pub struct AppState {
     pub secret: Arc<[u8]>,
     pub store: StoreCell,
     pub queue: Queue,
-    pub metrics: metrics::GatewayMetrics,
+    pub metrics: events::GatewayMetrics,
     pub registry: SharedRegistry,
 }
 

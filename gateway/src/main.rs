@@ -2,32 +2,34 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
-use sre_gateway::{AppState, Config, metrics::GatewayMetrics};
+use sre_gateway::{AppState, Config, events::GatewayMetrics};
+use sre_service_kit::config::{Command, parse_or_exit};
 use sre_service_kit::{probe, shutdown_signal};
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let config = match Config::from_env() {
-        Ok(c) => c,
+    let config: Config = parse_or_exit();
+    if config.command == Some(Command::HealthProbe) {
+        return probe::run(config.http_addr);
+    }
+    let (secret, insecure) = match config.secret() {
+        Ok(s) => s,
         Err(err) => {
-            eprintln!("gateway: configuration error: {err}");
+            eprintln!("sre-gateway: {err}");
             return ExitCode::from(2);
         }
     };
-    if let Some(code) = probe::run_if_requested(config.http_addr) {
-        return code;
-    }
     let telemetry = match sre_telemetry::init(sre_telemetry::Config::from_env("gateway")) {
         Ok(t) => t,
         Err(err) => {
-            eprintln!("gateway: telemetry: {err}");
+            eprintln!("sre-gateway: telemetry: {err}");
             return ExitCode::from(2);
         }
     };
-    if config.insecure_dev_secret {
+    if insecure {
         tracing::warn!("SRE_DEV_INSECURE_WEBHOOK_SECRET is set: webhooks are verified with the built-in dev secret");
     }
-    let code = match serve(config, telemetry.registry()).await {
+    let code = match serve(&config, secret.expose().as_bytes(), telemetry.registry()).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
             tracing::error!(error = %err, "exiting");
@@ -38,12 +40,12 @@ async fn main() -> ExitCode {
     code
 }
 
-async fn serve(config: Config, registry: sre_telemetry::SharedRegistry) -> Result<(), String> {
+async fn serve(config: &Config, secret: &[u8], registry: sre_telemetry::SharedRegistry) -> Result<(), String> {
     let queue = sre_queue::Queue::new(&config.redis_url, &config.stream, sre_queue::DEFAULT_GROUP)
         .map_err(|e| format!("configuration error: {e}"))?;
     let state = AppState {
-        secret: Arc::from(config.webhook_secret.as_bytes()),
-        store: sre_store::StoreCell::connect_in_background(config.database_url.clone()),
+        secret: Arc::from(secret),
+        store: sre_store::StoreCell::connect_in_background(config.database_url()),
         queue,
         metrics: GatewayMetrics::register(&registry),
         registry: registry.clone(),

@@ -10,17 +10,17 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde::Deserialize;
 use serde_json::json;
-use sre_queue::RunRef;
-use sre_store::{Ingested, NewEvent, NewRun, RunRecord};
+use sre_domain::{ArtifactKind, EventKind, Label, Run, RunStatus};
+use sre_queue::Publish;
+use sre_store::{Ingested, NewEvent, Store};
 use sre_telemetry::http::{HttpMetrics, ResponseTrace, metrics_handler};
-use sre_telemetry::metrics::TraceExemplar;
-use sre_telemetry::{BusinessIds, SharedRegistry, propagation};
+use sre_telemetry::{Emit, SharedRegistry, propagation, record_ids};
 use tracing::Instrument;
 use tracing::field::Empty;
 
 use crate::AppState;
-use crate::metrics::DeliveryResult;
-use crate::webhook::{self, Classified, EventKind, Failure};
+use crate::events::{DeliveryResult, WebhookFailed, WebhookIgnored, WebhookRejected, WebhookStored};
+use crate::webhook::{self, Classified};
 
 /// GitHub caps payloads at 25 MB; workflow events are a few tens of KB.
 pub const MAX_BODY_BYTES: usize = 5 * 1024 * 1024;
@@ -39,6 +39,8 @@ pub fn router(state: AppState, http_metrics: HttpMetrics) -> Router {
         .route("/api/v1/runs", get(list_runs))
         .route("/api/v1/runs/{run_id}", get(get_run))
         .route("/api/v1/runs/{run_id}/diff", get(get_diff))
+        .route("/api/v1/runs/{run_id}/artifacts", get(list_artifacts))
+        .route("/api/v1/runs/{run_id}/artifacts/{kind}", get(get_artifact))
         .route("/health", get(|| async { (StatusCode::OK, "ok") }))
         .route("/ready", get(ready))
         .route("/metrics", get(metrics_handler))
@@ -49,6 +51,10 @@ pub fn router(state: AppState, http_metrics: HttpMetrics) -> Router {
 
 fn json_response(status: StatusCode, body: serde_json::Value) -> Response {
     (status, axum::Json(body)).into_response()
+}
+
+fn error(status: StatusCode, message: &str) -> Response {
+    json_response(status, json!({"error": message}))
 }
 
 fn header_str<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
@@ -73,7 +79,7 @@ async fn webhook(State(state): State<AppState>, headers: HeaderMap, body: Bytes)
 
 async fn handle_webhook(state: AppState, headers: HeaderMap, body: Bytes) -> Response {
     let start = Instant::now();
-    let event = EventKind::parse(header_str(&headers, "x-github-event").unwrap_or_default());
+    let event = EventKind::from_header(header_str(&headers, "x-github-event").unwrap_or_default());
     let delivery_id = header_str(&headers, "x-github-delivery").unwrap_or_default().to_owned();
     let span = tracing::info_span!(
         "ingest_webhook",
@@ -92,63 +98,52 @@ async fn handle_webhook(state: AppState, headers: HeaderMap, body: Bytes) -> Res
     if valid_delivery_id(&delivery_id) {
         span.record("delivery_id", delivery_id.as_str());
     }
-    let ingest = ingest(&state, event, &delivery_id, &headers, &body).instrument(span.clone());
+    let ingest = ingest(&state, event, &delivery_id, &headers, &body, start).instrument(span.clone());
     let (result, mut response) = match tokio::time::timeout(INGEST_DEADLINE, ingest).await {
         Ok(outcome) => outcome,
         Err(_) => {
-            let _guard = span.enter();
-            tracing::error!(deadline_ms = INGEST_DEADLINE.as_millis() as u64, "webhook ingest timed out");
-            (
-                DeliveryResult::Error,
-                json_response(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    json!({"status": "error", "reason": "ingest timed out; redeliver"}),
-                ),
-            )
+            span.in_scope(|| state.metrics.emit(WebhookFailed { event, reason: "ingest timed out" }));
+            (DeliveryResult::Error, unavailable("ingest timed out; redeliver").1)
         }
     };
-    span.record("outcome", format!("{result:?}").to_ascii_lowercase());
+    span.record("outcome", result.as_str());
     if result == DeliveryResult::Error {
         span.record("otel.status_code", "ERROR");
     }
-    state.metrics.delivery(event, result);
-    let trace_id = propagation::trace_id(&span);
-    if matches!(result, DeliveryResult::Accepted | DeliveryResult::Duplicate) {
-        let exemplar = trace_id.clone().map(|trace_id| TraceExemplar { trace_id });
-        state.metrics.ingest_duration(start.elapsed().as_secs_f64(), exemplar);
-    }
-    if let Some(trace_id) = trace_id {
+    if let Some(trace_id) = propagation::trace_id(&span) {
         response.extensions_mut().insert(ResponseTrace(trace_id));
     }
     response
 }
 
-/// The webhook's work inside `ingest_webhook`. Returns the metric result and the response.
+/// The webhook's work inside `ingest_webhook`. Returns the result (for the span) and the response; every
+/// path emits exactly one event.
 async fn ingest(
     state: &AppState,
     event: EventKind,
     delivery_id: &str,
     headers: &HeaderMap,
     body: &[u8],
+    start: Instant,
 ) -> (DeliveryResult, Response) {
+    let reject = |result: DeliveryResult, status: StatusCode, reason: &str| {
+        state.metrics.emit(WebhookRejected { event, result, reason });
+        (result, error(status, reason))
+    };
     if !webhook::verify_signature(&state.secret, body, header_str(headers, "x-hub-signature-256")) {
-        tracing::warn!(event = event.as_str(), "webhook rejected: missing or invalid X-Hub-Signature-256");
-        return (
+        return reject(
             DeliveryResult::InvalidSignature,
-            json_response(StatusCode::UNAUTHORIZED, json!({"error": "invalid or missing X-Hub-Signature-256"})),
+            StatusCode::UNAUTHORIZED,
+            "invalid or missing X-Hub-Signature-256",
         );
     }
     if !valid_delivery_id(delivery_id) {
-        tracing::warn!(event = event.as_str(), "webhook rejected: missing or malformed X-GitHub-Delivery");
-        return (
-            DeliveryResult::BadRequest,
-            json_response(StatusCode::BAD_REQUEST, json!({"error": "missing or malformed X-GitHub-Delivery"})),
-        );
+        return reject(DeliveryResult::BadRequest, StatusCode::BAD_REQUEST, "missing or malformed X-GitHub-Delivery");
     }
     let failure = match webhook::classify(event, body) {
         Ok(Classified::Failure(f)) => f,
         Ok(Classified::Ignored(reason)) => {
-            tracing::info!(event = event.as_str(), reason = %reason, "webhook ignored");
+            state.metrics.emit(WebhookIgnored { event, reason: &reason });
             let body = if event == EventKind::Ping {
                 json!({"status": "pong"})
             } else {
@@ -156,60 +151,46 @@ async fn ingest(
             };
             return (DeliveryResult::Ignored, json_response(StatusCode::OK, body));
         }
-        Err(err) => {
-            tracing::warn!(event = event.as_str(), error = %err, "webhook rejected: malformed payload");
-            return (
-                DeliveryResult::BadRequest,
-                json_response(StatusCode::BAD_REQUEST, json!({"error": err.to_string()})),
-            );
-        }
+        Err(err) => return reject(DeliveryResult::BadRequest, StatusCode::BAD_REQUEST, &err.to_string()),
     };
     let Some(store) = state.store.get() else {
-        tracing::error!("webhook not stored: store unavailable");
+        state.metrics.emit(WebhookFailed { event, reason: "store unavailable" });
         return unavailable("store unavailable; redeliver");
     };
 
-    let run_id = uuid::Uuid::new_v4().to_string();
-    let new_run = NewRun {
-        run_id: run_id.clone(),
-        run_key: failure.run_key(),
-        failure_id: failure.failure_id.clone(),
-        correlation_id: run_id.clone(),
-        repo: failure.repo.clone(),
-        head_sha: failure.head_sha.clone(),
-        head_branch: failure.head_branch.clone(),
-        failure_name: failure.name.clone(),
-        attempt: i64::from(failure.attempt),
-    };
-    let new_event =
-        NewEvent { delivery_id, event: event.as_str(), action: &failure.action, repo: &failure.repo, payload: body };
-    let stored = store
-        .ingest(&new_event, &new_run)
-        .instrument(tracing::info_span!("store_event", db.system = ?store.backend(), delivery_id))
-        .await;
-    let (run, duplicate) = match stored {
-        Ok(Ingested::New(run)) => (run, false),
-        Ok(Ingested::Duplicate(run)) => (run, true),
+    let span = tracing::Span::current();
+    let mut run = Run::new(uuid::Uuid::new_v4().to_string(), delivery_id.to_owned(), failure, sre_store::now_ms());
+    run.trace_id = propagation::trace_id(&span).unwrap_or_default();
+    run.origin_traceparent = propagation::traceparent(&span);
+    let action = "completed";
+    let new_event = NewEvent { delivery_id, event, action, repo: &run.failure.repo, payload: body };
+    let store_span = tracing::info_span!(
+        "store_event",
+        db.system = store.backend().db_system(),
+        db.operation.name = "ingest",
+        delivery_id
+    );
+    let (run, result) = match store.ingest(&new_event, &run).instrument(store_span).await {
+        Ok(Ingested::New(run)) => (run, DeliveryResult::Accepted),
+        Ok(Ingested::Enriched(run)) => (run, DeliveryResult::Enriched),
+        Ok(Ingested::Duplicate(run)) => (run, DeliveryResult::Duplicate),
         Err(err) => {
-            tracing::error!(error = %err, "webhook not stored");
+            tracing::error!(error = %err, "store error");
+            state.metrics.emit(WebhookFailed { event, reason: "store error" });
             return unavailable("store error; redeliver");
         }
     };
-    record_ids(&run);
+    record_ids(&span, run.ids());
 
-    // A redelivery of a run whose enqueue failed gets its job now; other duplicates change nothing.
-    if (!duplicate || (!run.enqueued && run.status == "queued"))
-        && let Err(reason) = enqueue(state, &run, &failure).await
-    {
+    // A new run gets its job; a later delivery of a run whose enqueue failed gets it now; others change nothing.
+    let needs_job = result == DeliveryResult::Accepted || (!run.enqueued && run.status == RunStatus::Queued);
+    if needs_job && let Err(reason) = enqueue(store, state, &run).await {
+        state.metrics.emit(WebhookFailed { event, reason });
         return unavailable(reason);
     }
-    let (status, result, label) = if duplicate {
-        (StatusCode::OK, DeliveryResult::Duplicate, "duplicate")
-    } else {
-        (StatusCode::ACCEPTED, DeliveryResult::Accepted, "accepted")
-    };
-    tracing::info!(event = event.as_str(), status = label, "webhook stored and enqueued");
-    (result, json_response(status, json!({"status": label, "run_id": run.run_id, "run_key": run.run_key})))
+    state.metrics.emit(WebhookStored { event, result, enqueued: needs_job, seconds: start.elapsed().as_secs_f64() });
+    let status = if result == DeliveryResult::Accepted { StatusCode::ACCEPTED } else { StatusCode::OK };
+    (result, json_response(status, json!({"status": result.as_str(), "run_id": run.run_id, "run_key": run.run_key})))
 }
 
 fn unavailable(reason: &str) -> (DeliveryResult, Response) {
@@ -219,35 +200,15 @@ fn unavailable(reason: &str) -> (DeliveryResult, Response) {
     )
 }
 
-fn record_ids(run: &RunRecord) {
-    BusinessIds {
-        delivery_id: &run.delivery_id,
-        run_key: &run.run_key,
-        failure_id: &run.failure_id,
-        run_id: &run.run_id,
-        correlation_id: &run.correlation_id,
-    }
-    .record_on(&tracing::Span::current());
-}
-
 /// Hands the run to the queue (the `enqueue_pipeline` producer span), then flags it enqueued.
-async fn enqueue(state: &AppState, run: &RunRecord, failure: &Failure) -> Result<(), &'static str> {
-    let run_ref = RunRef {
-        run_id: &run.run_id,
-        run_key: &run.run_key,
-        delivery_id: &run.delivery_id,
-        correlation_id: &run.correlation_id,
-    };
-    match state.queue.publish(run_ref, false).await {
+async fn enqueue(store: &Store, state: &AppState, run: &Run) -> Result<(), &'static str> {
+    match state.queue.publish(run.ids(), Publish::default()).await {
         Ok(_) => {
-            if let Some(store) = state.store.get()
-                && let Err(err) = store.mark_enqueued(&run.run_id).await
-            {
+            if let Err(err) = store.mark_enqueued(&run.run_id).await {
                 // The job is on the queue; a stale flag only means the sweep may enqueue it again, and the
                 // orchestrator's claim makes a surplus job harmless.
                 tracing::warn!(error = %err, "could not mark run enqueued");
             }
-            tracing::info!(event = failure.event.as_str(), "pipeline job enqueued");
             Ok(())
         }
         Err(err) => {
@@ -257,32 +218,81 @@ async fn enqueue(state: &AppState, run: &RunRecord, failure: &Failure) -> Result
     }
 }
 
-async fn get_run(State(state): State<AppState>, Path(run_id): Path<String>) -> Response {
-    let Some(store) = state.store.get() else {
-        return json_response(StatusCode::SERVICE_UNAVAILABLE, json!({"error": "store unavailable"}));
-    };
-    match store.get_run(&run_id).await {
-        Ok(Some(run)) => json_response(StatusCode::OK, run_json(&run)),
-        Ok(None) => json_response(StatusCode::NOT_FOUND, json!({"error": "run not found"})),
-        Err(err) => {
-            tracing::error!(error = %err, "reading run failed");
-            json_response(StatusCode::SERVICE_UNAVAILABLE, json!({"error": "store error"}))
+/// Why a runs API request failed; its one conversion into a response (status and JSON message).
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("store unavailable")]
+    StoreUnavailable,
+    #[error("store error")]
+    Store(#[from] sre_store::StoreError),
+    #[error("{0}")]
+    NotFound(String),
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let status = match &self {
+            Self::StoreUnavailable | Self::Store(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::NotFound(_) => StatusCode::NOT_FOUND,
+        };
+        if let Self::Store(err) = &self {
+            tracing::error!(error = %err, "runs API: store error");
         }
+        error(status, &self.to_string())
     }
 }
 
-async fn get_diff(State(state): State<AppState>, Path(run_id): Path<String>) -> Response {
-    let Some(store) = state.store.get() else {
-        return json_response(StatusCode::SERVICE_UNAVAILABLE, json!({"error": "store unavailable"}));
-    };
-    match store.run_diff(&run_id).await {
-        Ok(Some(diff)) => ([(header::CONTENT_TYPE, "text/x-diff; charset=utf-8")], diff).into_response(),
-        Ok(None) => json_response(StatusCode::NOT_FOUND, json!({"error": "run not found"})),
-        Err(err) => {
-            tracing::error!(error = %err, "reading diff failed");
-            json_response(StatusCode::SERVICE_UNAVAILABLE, json!({"error": "store error"}))
-        }
+fn store(state: &AppState) -> Result<&Store, ApiError> {
+    state.store.get().ok_or(ApiError::StoreUnavailable)
+}
+
+/// The run, or 404.
+async fn existing_run(store: &Store, run_id: &str) -> Result<Run, ApiError> {
+    store.get_run(run_id).await?.ok_or_else(|| ApiError::NotFound("run not found".into()))
+}
+
+async fn get_run(State(state): State<AppState>, Path(run_id): Path<String>) -> Result<Response, ApiError> {
+    let store = store(&state)?;
+    let run = existing_run(store, &run_id).await?;
+    let artifacts = store.artifacts(&run_id).await?;
+    let mut body = serde_json::to_value(&run).unwrap_or_default();
+    if let Some(obj) = body.as_object_mut() {
+        obj.insert("artifacts".into(), json!(artifacts));
     }
+    Ok(json_response(StatusCode::OK, body))
+}
+
+/// The run's patch; empty when it made none.
+async fn get_diff(State(state): State<AppState>, Path(run_id): Path<String>) -> Result<Response, ApiError> {
+    let store = store(&state)?;
+    let diff = match store.artifact(&run_id, ArtifactKind::Diff).await? {
+        Some(diff) => diff,
+        None => existing_run(store, &run_id).await.map(|_| String::new())?,
+    };
+    Ok(([(header::CONTENT_TYPE, ArtifactKind::Diff.content_type())], diff).into_response())
+}
+
+async fn list_artifacts(State(state): State<AppState>, Path(run_id): Path<String>) -> Result<Response, ApiError> {
+    let store = store(&state)?;
+    existing_run(store, &run_id).await?;
+    let artifacts = store.artifacts(&run_id).await?;
+    Ok(json_response(StatusCode::OK, json!({"run_id": run_id, "artifacts": artifacts})))
+}
+
+async fn get_artifact(
+    State(state): State<AppState>,
+    Path((run_id, kind)): Path<(String, String)>,
+) -> Result<Response, ApiError> {
+    let Some(kind) = ArtifactKind::parse(&kind) else {
+        let kinds = ArtifactKind::spellings().join(", ");
+        return Err(ApiError::NotFound(format!("no artifact kind {kind:?}; kinds: {kinds}")));
+    };
+    let store = store(&state)?;
+    let Some(body) = store.artifact(&run_id, kind).await? else {
+        existing_run(store, &run_id).await?;
+        return Err(ApiError::NotFound(format!("the run has no {} artifact", kind.as_str())));
+    };
+    Ok(([(header::CONTENT_TYPE, kind.content_type())], body).into_response())
 }
 
 #[derive(Deserialize)]
@@ -290,28 +300,10 @@ struct ListQuery {
     limit: Option<i64>,
 }
 
-async fn list_runs(State(state): State<AppState>, Query(q): Query<ListQuery>) -> Response {
-    let Some(store) = state.store.get() else {
-        return json_response(StatusCode::SERVICE_UNAVAILABLE, json!({"error": "store unavailable"}));
-    };
+async fn list_runs(State(state): State<AppState>, Query(q): Query<ListQuery>) -> Result<Response, ApiError> {
     let limit = q.limit.unwrap_or(50).clamp(1, 500);
-    match store.list_runs(limit).await {
-        Ok(runs) => json_response(StatusCode::OK, json!({"runs": runs.iter().map(run_json).collect::<Vec<_>>()})),
-        Err(err) => {
-            tracing::error!(error = %err, "listing runs failed");
-            json_response(StatusCode::SERVICE_UNAVAILABLE, json!({"error": "store error"}))
-        }
-    }
-}
-
-/// The API view of a run: the record plus the PR as one object.
-fn run_json(run: &RunRecord) -> serde_json::Value {
-    let mut v = serde_json::to_value(run).unwrap_or_default();
-    if let Some(obj) = v.as_object_mut() {
-        let pr = run.pr_number.map(|n| json!({"number": n, "branch": run.pr_branch, "label": run.label}));
-        obj.insert("pr".into(), pr.unwrap_or(serde_json::Value::Null));
-    }
-    v
+    let runs = store(&state)?.list_runs(limit).await?;
+    Ok(json_response(StatusCode::OK, json!({"runs": runs})))
 }
 
 async fn ready(State(state): State<AppState>) -> Response {

@@ -4,6 +4,7 @@
 use hmac::{Hmac, Mac};
 use serde::Deserialize;
 use sha2::Sha256;
+use sre_domain::{Conclusion, EventKind, Failure};
 
 /// Checks `X-Hub-Signature-256` (`sha256=<hex>`) against the body in constant time.
 pub fn verify_signature(secret: &[u8], body: &[u8], header: Option<&str>) -> bool {
@@ -21,67 +22,10 @@ pub fn sign(secret: &[u8], body: &[u8]) -> String {
     format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
 }
 
-/// The event types that can carry a CI failure, plus ping. Also the bounded `event` metric label.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum EventKind {
-    WorkflowRun,
-    WorkflowJob,
-    CheckRun,
-    CheckSuite,
-    Ping,
-    Other,
-}
-
-impl EventKind {
-    pub fn parse(header: &str) -> Self {
-        match header {
-            "workflow_run" => Self::WorkflowRun,
-            "workflow_job" => Self::WorkflowJob,
-            "check_run" => Self::CheckRun,
-            "check_suite" => Self::CheckSuite,
-            "ping" => Self::Ping,
-            _ => Self::Other,
-        }
-    }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::WorkflowRun => "workflow_run",
-            Self::WorkflowJob => "workflow_job",
-            Self::CheckRun => "check_run",
-            Self::CheckSuite => "check_suite",
-            Self::Ping => "ping",
-            Self::Other => "other",
-        }
-    }
-}
-
-/// A CI failure worth a pipeline run.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Failure {
-    pub event: EventKind,
-    pub action: String,
-    /// `owner/name`.
-    pub repo: String,
-    pub head_sha: String,
-    pub head_branch: String,
-    /// Workflow, job or check name.
-    pub name: String,
-    /// `<event>:<id>`.
-    pub failure_id: String,
-    pub attempt: u32,
-}
-
-impl Failure {
-    /// `<repo>:<name>:<head_sha>`: the same failure redelivered or re-run maps to the same key.
-    pub fn run_key(&self) -> String {
-        format!("{}:{}:{}", self.repo, self.name, self.head_sha)
-    }
-}
-
 /// What a delivery means.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Classified {
+    /// A CI failure worth a run.
     Failure(Failure),
     Ignored(String),
 }
@@ -100,10 +44,16 @@ struct Repository {
 }
 
 #[derive(Deserialize)]
+struct Installation {
+    id: u64,
+}
+
+#[derive(Deserialize)]
 struct WorkflowRunPayload {
     action: String,
     workflow_run: WorkflowRun,
     repository: Repository,
+    installation: Option<Installation>,
 }
 
 #[derive(Deserialize)]
@@ -114,6 +64,7 @@ struct WorkflowRun {
     head_branch: Option<String>,
     conclusion: Option<String>,
     run_attempt: Option<u32>,
+    check_suite_id: Option<u64>,
 }
 
 #[derive(Deserialize)]
@@ -121,12 +72,15 @@ struct WorkflowJobPayload {
     action: String,
     workflow_job: WorkflowJob,
     repository: Repository,
+    installation: Option<Installation>,
 }
 
 #[derive(Deserialize)]
 struct WorkflowJob {
     id: u64,
+    run_id: Option<u64>,
     name: String,
+    workflow_name: Option<String>,
     head_sha: String,
     head_branch: Option<String>,
     conclusion: Option<String>,
@@ -138,6 +92,7 @@ struct CheckRunPayload {
     action: String,
     check_run: CheckRun,
     repository: Repository,
+    installation: Option<Installation>,
 }
 
 #[derive(Deserialize)]
@@ -151,6 +106,7 @@ struct CheckRun {
 
 #[derive(Deserialize)]
 struct CheckSuiteRef {
+    id: Option<u64>,
     head_branch: Option<String>,
 }
 
@@ -159,6 +115,7 @@ struct CheckSuitePayload {
     action: String,
     check_suite: CheckSuite,
     repository: Repository,
+    installation: Option<Installation>,
 }
 
 #[derive(Deserialize)]
@@ -175,94 +132,97 @@ struct App {
     name: Option<String>,
 }
 
-/// Parses the payload of `event` and decides whether it is a failure to fix.
+/// Parses the payload of `event` and decides whether it is a failure to fix. The failure carries every fact
+/// the payload gives (workflow and job names and IDs, run attempt, installation).
 pub fn classify(event: EventKind, body: &[u8]) -> Result<Classified, PayloadError> {
     let err = |e: serde_json::Error| PayloadError { event: event.as_str(), message: e.to_string() };
-    let (action, conclusion, failure) = match event {
+    let installation = |i: Option<Installation>| i.map(|i| i.id);
+    let (action, failure) = match event {
         EventKind::Ping => return Ok(Classified::Ignored("ping".into())),
-        EventKind::Other => return Ok(Classified::Ignored("event type is not handled".into())),
         EventKind::WorkflowRun => {
             let p: WorkflowRunPayload = serde_json::from_slice(body).map_err(err)?;
             let r = p.workflow_run;
-            let name = r.name.unwrap_or_else(|| "workflow".into());
-            (
-                p.action.clone(),
-                r.conclusion,
-                Failure {
-                    event,
-                    action: p.action,
-                    repo: p.repository.full_name,
-                    head_sha: r.head_sha,
-                    head_branch: r.head_branch.unwrap_or_default(),
-                    name,
-                    failure_id: format!("workflow_run:{}", r.id),
-                    attempt: r.run_attempt.unwrap_or(1),
-                },
-            )
+            let failure = Failure {
+                repo: p.repository.full_name,
+                head_sha: r.head_sha,
+                head_branch: r.head_branch.unwrap_or_default(),
+                event: Some(event),
+                conclusion: Some(Conclusion::from_github(r.conclusion.as_deref())),
+                run_attempt: r.run_attempt.unwrap_or(1),
+                workflow_name: r.name.unwrap_or_default(),
+                workflow_run_id: Some(r.id),
+                check_suite_id: r.check_suite_id,
+                installation_id: installation(p.installation),
+                ..Failure::default()
+            };
+            (p.action, failure)
         }
         EventKind::WorkflowJob => {
             let p: WorkflowJobPayload = serde_json::from_slice(body).map_err(err)?;
             let j = p.workflow_job;
-            (
-                p.action.clone(),
-                j.conclusion,
-                Failure {
-                    event,
-                    action: p.action,
-                    repo: p.repository.full_name,
-                    head_sha: j.head_sha,
-                    head_branch: j.head_branch.unwrap_or_default(),
-                    name: j.name,
-                    failure_id: format!("workflow_job:{}", j.id),
-                    attempt: j.run_attempt.unwrap_or(1),
-                },
-            )
+            let failure = Failure {
+                repo: p.repository.full_name,
+                head_sha: j.head_sha,
+                head_branch: j.head_branch.unwrap_or_default(),
+                event: Some(event),
+                conclusion: Some(Conclusion::from_github(j.conclusion.as_deref())),
+                run_attempt: j.run_attempt.unwrap_or(1),
+                workflow_name: j.workflow_name.unwrap_or_default(),
+                workflow_run_id: j.run_id,
+                job_name: j.name,
+                job_id: Some(j.id),
+                installation_id: installation(p.installation),
+                ..Failure::default()
+            };
+            (p.action, failure)
         }
         EventKind::CheckRun => {
             let p: CheckRunPayload = serde_json::from_slice(body).map_err(err)?;
             let c = p.check_run;
-            (
-                p.action.clone(),
-                c.conclusion,
-                Failure {
-                    event,
-                    action: p.action,
-                    repo: p.repository.full_name,
-                    head_sha: c.head_sha,
-                    head_branch: c.check_suite.and_then(|s| s.head_branch).unwrap_or_default(),
-                    name: c.name,
-                    failure_id: format!("check_run:{}", c.id),
-                    attempt: 1,
-                },
-            )
+            let suite = c.check_suite.unwrap_or(CheckSuiteRef { id: None, head_branch: None });
+            let failure = Failure {
+                repo: p.repository.full_name,
+                head_sha: c.head_sha,
+                head_branch: suite.head_branch.unwrap_or_default(),
+                event: Some(event),
+                conclusion: Some(Conclusion::from_github(c.conclusion.as_deref())),
+                run_attempt: 1,
+                job_name: c.name,
+                // For GitHub Actions a check run's id is its job's id.
+                job_id: Some(c.id),
+                check_suite_id: suite.id,
+                installation_id: installation(p.installation),
+                ..Failure::default()
+            };
+            (p.action, failure)
         }
         EventKind::CheckSuite => {
             let p: CheckSuitePayload = serde_json::from_slice(body).map_err(err)?;
             let s = p.check_suite;
-            (
-                p.action.clone(),
-                s.conclusion,
-                Failure {
-                    event,
-                    action: p.action,
-                    repo: p.repository.full_name,
-                    head_sha: s.head_sha,
-                    head_branch: s.head_branch.unwrap_or_default(),
-                    name: s.app.and_then(|a| a.name).unwrap_or_else(|| "check_suite".into()),
-                    failure_id: format!("check_suite:{}", s.id),
-                    attempt: 1,
-                },
-            )
+            let failure = Failure {
+                repo: p.repository.full_name,
+                head_sha: s.head_sha,
+                head_branch: s.head_branch.unwrap_or_default(),
+                event: Some(event),
+                conclusion: Some(Conclusion::from_github(s.conclusion.as_deref())),
+                run_attempt: 1,
+                workflow_name: s.app.and_then(|a| a.name).unwrap_or_else(|| "check_suite".into()),
+                check_suite_id: Some(s.id),
+                installation_id: installation(p.installation),
+                ..Failure::default()
+            };
+            (p.action, failure)
+        }
+        EventKind::Installation | EventKind::InstallationRepositories | EventKind::Local | EventKind::Other => {
+            return Ok(Classified::Ignored("event type is not handled".into()));
         }
     };
     if action != "completed" {
         return Ok(Classified::Ignored(format!("action is {action:?}, not \"completed\"")));
     }
-    match conclusion.as_deref() {
-        Some("failure") => {}
-        other => {
-            return Ok(Classified::Ignored(format!("conclusion is {:?}, not \"failure\"", other.unwrap_or("none"))));
-        }
+    let conclusion = failure.conclusion.unwrap_or(Conclusion::None);
+    if !conclusion.is_failure() {
+        return Ok(Classified::Ignored(format!("conclusion is {:?}, not a failure", conclusion.as_str())));
     }
     if failure.repo.split('/').count() != 2 || failure.head_sha.is_empty() {
         return Err(PayloadError { event: event.as_str(), message: "repository.full_name or head_sha missing".into() });
@@ -308,9 +268,10 @@ mod tests {
         else {
             panic!("expected a failure")
         };
-        assert_eq!(f.failure_id, "workflow_run:7");
+        assert_eq!(f.failure_id(), "workflow_run:7");
         assert_eq!(f.run_key(), "acme/app:lint:abc1234");
-        assert_eq!(f.attempt, 2);
+        assert_eq!(f.run_attempt, 2);
+        assert_eq!((f.workflow_name.as_str(), f.workflow_run_id), ("lint", Some(7)));
     }
 
     #[test]
@@ -328,12 +289,14 @@ mod tests {
     fn check_run_and_job_and_suite() {
         let cr = br#"{"action":"completed","check_run":{"id":9,"name":"tests","head_sha":"abc","conclusion":"failure","check_suite":{"head_branch":"dev"}},"repository":{"full_name":"a/b"}}"#;
         let Classified::Failure(f) = classify(EventKind::CheckRun, cr).unwrap() else { panic!() };
-        assert_eq!((f.failure_id.as_str(), f.head_branch.as_str()), ("check_run:9", "dev"));
-        let job = br#"{"action":"completed","workflow_job":{"id":3,"name":"build","head_sha":"abc","conclusion":"failure"},"repository":{"full_name":"a/b"}}"#;
-        assert!(matches!(classify(EventKind::WorkflowJob, job).unwrap(), Classified::Failure(_)));
-        let suite = br#"{"action":"completed","check_suite":{"id":4,"head_sha":"abc","conclusion":"failure","app":{"name":"CI"}},"repository":{"full_name":"a/b"}}"#;
+        assert_eq!((f.failure_id().as_str(), f.head_branch.as_str()), ("check_run:9", "dev"));
+        let job = br#"{"action":"completed","workflow_job":{"id":3,"run_id":70,"run_attempt":3,"name":"build","workflow_name":"CI","head_sha":"abc","conclusion":"failure"},"repository":{"full_name":"a/b"},"installation":{"id":12}}"#;
+        let Classified::Failure(f) = classify(EventKind::WorkflowJob, job).unwrap() else { panic!() };
+        assert_eq!((f.job_id, f.workflow_run_id, f.run_attempt, f.installation_id), (Some(3), Some(70), 3, Some(12)));
+        assert_eq!((f.job_name.as_str(), f.workflow_name.as_str()), ("build", "CI"));
+        let suite = br#"{"action":"completed","check_suite":{"id":4,"head_sha":"abc","conclusion":"timed_out","app":{"name":"CI"}},"repository":{"full_name":"a/b"}}"#;
         let Classified::Failure(f) = classify(EventKind::CheckSuite, suite).unwrap() else { panic!() };
-        assert_eq!(f.name, "CI");
+        assert_eq!((f.workflow_name.as_str(), f.conclusion), ("CI", Some(Conclusion::TimedOut)));
     }
 
     #[test]

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use sre_gateway::metrics::GatewayMetrics;
+use sre_gateway::events::GatewayMetrics;
 use sre_gateway::{AppState, run};
 use sre_telemetry::http::HttpMetrics;
 

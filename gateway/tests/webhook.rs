@@ -6,7 +6,7 @@ use std::time::Duration;
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use http_body_util::BodyExt;
-use sre_gateway::metrics::GatewayMetrics;
+use sre_gateway::events::GatewayMetrics;
 use sre_gateway::webhook::sign;
 use sre_gateway::{AppState, routes};
 use sre_queue::Queue;
@@ -131,6 +131,52 @@ async fn same_delivery_twice_is_one_run_and_one_job() {
 
     let (status, _) = send(&h.router, Request::get("/api/v1/runs/nope").body(Body::empty()).unwrap()).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn two_event_types_about_one_failure_are_one_run_and_one_job() {
+    let h = harness().await;
+    let sha = "89abcdef0123456789abcdef0123456789abcdef";
+    let job = format!(
+        r#"{{"action":"completed","workflow_job":{{"id":501,"run_id":77,"run_attempt":1,"name":"lint","workflow_name":"CI","head_sha":"{sha}","head_branch":"main","conclusion":"failure"}},"repository":{{"full_name":"acme/app"}}}}"#
+    );
+    let check = format!(
+        r#"{{"action":"completed","check_run":{{"id":501,"name":"lint","head_sha":"{sha}","conclusion":"failure","check_suite":{{"id":9,"head_branch":"main"}}}},"repository":{{"full_name":"acme/app"}},"installation":{{"id":31}}}}"#
+    );
+    let (status, first) =
+        send(&h.router, webhook("workflow_job", "d-job", job.as_bytes(), Some(sign(SECRET, job.as_bytes())))).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{first}");
+    let (status, second) =
+        send(&h.router, webhook("check_run", "d-check", check.as_bytes(), Some(sign(SECRET, check.as_bytes())))).await;
+    assert_eq!(status, StatusCode::OK, "{second}");
+    let (first, second) = (json(&first), json(&second));
+    assert_eq!(second["status"], "enriched");
+    assert_eq!(first["run_id"], second["run_id"]);
+    assert_eq!(h.store.count_runs().await.unwrap(), 1);
+    assert_eq!(h.store.count_events().await.unwrap(), 2);
+    assert_eq!(h.queue.reader("t", Duration::from_millis(200)).read(10).await.unwrap().len(), 1, "one job");
+    let run_id = first["run_id"].as_str().unwrap();
+    let (_, run) = send(&h.router, Request::get(format!("/api/v1/runs/{run_id}")).body(Body::empty()).unwrap()).await;
+    let run = json(&run);
+    // The first event's facts, enriched by the second's.
+    assert_eq!((run["workflow_run_id"].as_u64(), run["job_id"].as_u64()), (Some(77), Some(501)));
+    assert_eq!((run["installation_id"].as_u64(), run["check_suite_id"].as_u64()), (Some(31), Some(9)));
+    assert_eq!((run["event"].as_str(), run["conclusion"].as_str()), (Some("workflow_job"), Some("failure")));
+    assert_eq!(run["artifacts"], serde_json::json!([]));
+    // No diff yet: the diff is empty, the artifact kinds answer 404 with a clear message.
+    let (status, diff) =
+        send(&h.router, Request::get(format!("/api/v1/runs/{run_id}/diff")).body(Body::empty()).unwrap()).await;
+    assert_eq!((status, diff.as_str()), (StatusCode::OK, ""));
+    let (status, body) =
+        send(&h.router, Request::get(format!("/api/v1/runs/{run_id}/artifacts/context")).body(Body::empty()).unwrap())
+            .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert!(body.contains("no context artifact"), "{body}");
+    let (status, body) =
+        send(&h.router, Request::get(format!("/api/v1/runs/{run_id}/artifacts/secrets")).body(Body::empty()).unwrap())
+            .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert!(body.contains("kinds: log, context"), "{body}");
 }
 
 #[tokio::test]

@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use crate::{Category, Conclusion, EventKind, Language, PrLabel, RunStatus, Stage, StageStatus, Tool};
 
 /// What CI told us about a failure: the GitHub facts of the event(s) that reported it.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Failure {
     /// `owner/name`.
     pub repo: String,

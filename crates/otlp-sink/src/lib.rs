@@ -26,6 +26,9 @@ pub struct SpanRecord {
     pub status: String,
     /// String, integer, double and bool attributes (as strings).
     pub attributes: std::collections::BTreeMap<String, String>,
+    /// The spans this one links to, as (trace_id, span_id).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub links: Vec<(String, String)>,
 }
 
 type Callback = Arc<dyn Fn(&SpanRecord) + Send + Sync>;
@@ -114,6 +117,7 @@ pub fn flatten(req: &ExportTraceServiceRequest) -> Vec<SpanRecord> {
                     end_unix_nano: span.end_time_unix_nano,
                     status: status.to_owned(),
                     attributes,
+                    links: span.links.iter().map(|l| (hex::encode(&l.trace_id), hex::encode(&l.span_id))).collect(),
                 });
             }
         }

@@ -4,6 +4,10 @@
 //! consumer's span continues the producer's trace. Delivery is at-least-once: a consumer acks only after the
 //! run is recorded, and entries left pending by a dead consumer are taken over with `XAUTOCLAIM`.
 //!
+//! A job scheduled for later (a retry with backoff) waits in a sorted set beside the stream, scored by its
+//! due time; [`Queue::promote_due`] moves due jobs into the stream atomically (a Lua script), so no worker
+//! sleeps on a retry and several orchestrators never move one job twice.
+//!
 //! The pool is built lazily: the gateway and the orchestrator start (and report not ready) while Redis is
 //! down, and recover by themselves when it returns.
 
@@ -13,6 +17,7 @@ use std::time::Duration;
 use bb8_redis::RedisConnectionManager;
 use redis::AsyncCommands;
 use redis::streams::{StreamAutoClaimOptions, StreamAutoClaimReply, StreamId, StreamReadOptions, StreamReadReply};
+use sre_domain::RunIds;
 
 /// Default stream and consumer group.
 pub const DEFAULT_STREAM: &str = "sre:pipeline:jobs";
@@ -29,6 +34,8 @@ pub enum QueueError {
     Pool(String),
     #[error("invalid REDIS_URL: {0}")]
     Url(String),
+    #[error("encoding a job: {0}")]
+    Encode(String),
 }
 
 impl From<bb8::RunError<redis::RedisError>> for QueueError {
@@ -43,15 +50,18 @@ impl From<bb8::RunError<redis::RedisError>> for QueueError {
 pub type QueueResult<T> = Result<T, QueueError>;
 
 /// One pipeline job.
-#[derive(Clone, Debug, Default, PartialEq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Job {
     pub run_id: String,
     pub run_key: String,
     pub delivery_id: String,
+    pub failure_id: String,
     pub correlation_id: String,
     /// W3C fields (`traceparent`, `tracestate`, `baggage`) of the producer's span.
+    #[serde(default)]
     pub trace_context: HashMap<String, String>,
     /// Set on a job re-enqueued for a run whose worker died: it may take over a run marked running.
+    #[serde(default)]
     pub takeover: bool,
 }
 
@@ -63,6 +73,7 @@ impl Job {
             ("run_id", self.run_id.as_str()),
             ("run_key", self.run_key.as_str()),
             ("delivery_id", self.delivery_id.as_str()),
+            ("failure_id", self.failure_id.as_str()),
             ("correlation_id", self.correlation_id.as_str()),
         ];
         for key in TRACE_FIELDS {
@@ -84,20 +95,35 @@ impl Job {
             run_id: get("run_id"),
             run_key: get("run_key"),
             delivery_id: get("delivery_id"),
+            failure_id: get("failure_id"),
             correlation_id: get("correlation_id"),
             trace_context,
             takeover: get("takeover") == "1",
         }
     }
+
+    /// The business IDs of the job's run.
+    pub fn ids(&self) -> RunIds<'_> {
+        RunIds {
+            delivery_id: &self.delivery_id,
+            run_key: &self.run_key,
+            failure_id: &self.failure_id,
+            run_id: &self.run_id,
+            correlation_id: &self.correlation_id,
+        }
+    }
 }
 
-/// The IDs of the run a job is published for.
-#[derive(Clone, Copy, Debug)]
-pub struct RunRef<'a> {
-    pub run_id: &'a str,
-    pub run_key: &'a str,
-    pub delivery_id: &'a str,
-    pub correlation_id: &'a str,
+/// How [`Queue::publish`] hands a job over.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Publish<'a> {
+    /// The job may take over a run marked running (its worker died).
+    pub takeover: bool,
+    /// Due this long from now (a retry's backoff); `None` is at once.
+    pub delay: Option<Duration>,
+    /// The `traceparent` of the delivery's original trace, linked from the producer span (the outbox sweep
+    /// starts a new trace; a retry may continue another one).
+    pub link: Option<&'a str>,
 }
 
 /// A job handed to this consumer; ack it with [`Queue::ack`] once its run is recorded.
@@ -160,10 +186,18 @@ impl Queue {
         }
     }
 
+    /// The sorted set of jobs scheduled for later.
+    pub fn delayed_key(&self) -> String {
+        format!("{}:delayed", self.stream)
+    }
+
     /// Publishes the job of a run inside an `enqueue_pipeline` producer span; the job carries that span's
-    /// W3C context, so the consumer's span continues the trace. Returns the entry ID.
-    pub async fn publish(&self, run: RunRef<'_>, takeover: bool) -> QueueResult<String> {
+    /// W3C context, so the consumer's span continues the trace. With a delay the job waits in the delayed set
+    /// until [`Self::promote_due`] moves it. Every job the mesh enqueues goes through here. Returns the entry
+    /// ID (`delayed` for a scheduled job).
+    pub async fn publish(&self, run: RunIds<'_>, opts: Publish<'_>) -> QueueResult<String> {
         use tracing::Instrument;
+        let delay_ms = opts.delay.map(|d| d.as_millis() as u64);
         let span = tracing::info_span!(
             "enqueue_pipeline",
             otel.kind = "producer",
@@ -172,20 +206,30 @@ impl Queue {
             messaging.operation.type = "publish",
             messaging.destination.name = self.stream.as_str(),
             messaging.message.id = tracing::field::Empty,
+            messaging.redis.delay_ms = delay_ms,
+            messaging.redis.takeover = opts.takeover,
             delivery_id = run.delivery_id,
             run_key = run.run_key,
+            failure_id = run.failure_id,
             run_id = run.run_id,
             correlation_id = run.correlation_id,
         );
+        if let Some(link) = opts.link {
+            sre_telemetry::propagation::add_link(&span, link);
+        }
         let job = Job {
             run_id: run.run_id.to_owned(),
             run_key: run.run_key.to_owned(),
             delivery_id: run.delivery_id.to_owned(),
+            failure_id: run.failure_id.to_owned(),
             correlation_id: run.correlation_id.to_owned(),
             trace_context: sre_telemetry::propagation::inject_map(&span),
-            takeover,
+            takeover: opts.takeover,
         };
-        let result = self.enqueue(&job).instrument(span.clone()).await;
+        let result = match opts.delay {
+            None => self.enqueue(&job).instrument(span.clone()).await,
+            Some(delay) => self.schedule(&job, delay).instrument(span.clone()).await.map(|()| "delayed".to_owned()),
+        };
         match &result {
             Ok(id) => span.record("messaging.message.id", id.as_str()),
             Err(_) => span.record("otel.status_code", "ERROR"),
@@ -193,13 +237,70 @@ impl Queue {
         result
     }
 
-    /// Appends a job; returns its entry ID.
+    /// Appends a job to the stream; returns its entry ID. The mesh uses [`Self::publish`], which traces it.
     pub async fn enqueue(&self, job: &Job) -> QueueResult<String> {
         let mut conn = self.pool.get().await?;
         let id: String = conn
             .xadd_maxlen(&self.stream, redis::streams::StreamMaxlen::Approx(MAX_STREAM_LEN), "*", &job.to_fields())
             .await?;
         Ok(id)
+    }
+
+    async fn schedule(&self, job: &Job, delay: Duration) -> QueueResult<()> {
+        let due = now_ms().saturating_add(i64::try_from(delay.as_millis()).unwrap_or(i64::MAX));
+        let member = serde_json::to_string(job).map_err(|e| QueueError::Encode(e.to_string()))?;
+        let mut conn = self.pool.get().await?;
+        let _: i64 = conn.zadd(self.delayed_key(), member, due).await?;
+        Ok(())
+    }
+
+    /// Moves up to `max` jobs whose time has come from the delayed set into the stream, atomically: each job
+    /// moves once, however many orchestrators call this. Returns how many moved.
+    pub async fn promote_due(&self, max: usize) -> QueueResult<usize> {
+        // Fields in the order `enqueue` writes them; an entry that does not decode is dropped (it was
+        // written by a different version and cannot be run).
+        const SCRIPT: &str = r"
+            local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[2]))
+            local moved = 0
+            for _, member in ipairs(due) do
+              if redis.call('ZREM', KEYS[1], member) == 1 then
+                local ok, job = pcall(cjson.decode, member)
+                if ok and type(job) == 'table' then
+                  local args = {KEYS[2], 'MAXLEN', '~', ARGV[3], '*'}
+                  for _, k in ipairs({'run_id', 'run_key', 'delivery_id', 'failure_id', 'correlation_id'}) do
+                    table.insert(args, k); table.insert(args, tostring(job[k] or ''))
+                  end
+                  if type(job.trace_context) == 'table' then
+                    for _, k in ipairs({'traceparent', 'tracestate', 'baggage'}) do
+                      if type(job.trace_context[k]) == 'string' then
+                        table.insert(args, k); table.insert(args, job.trace_context[k])
+                      end
+                    end
+                  end
+                  if job.takeover == true then table.insert(args, 'takeover'); table.insert(args, '1') end
+                  redis.call('XADD', unpack(args))
+                  moved = moved + 1
+                end
+              end
+            end
+            return moved
+        ";
+        let mut conn = self.pool.get().await?;
+        let moved: usize = redis::Script::new(SCRIPT)
+            .key(self.delayed_key())
+            .key(&self.stream)
+            .arg(now_ms())
+            .arg(max)
+            .arg(MAX_STREAM_LEN)
+            .invoke_async(&mut *conn)
+            .await?;
+        Ok(moved)
+    }
+
+    /// Jobs waiting in the delayed set.
+    pub async fn delayed_len(&self) -> QueueResult<u64> {
+        let mut conn = self.pool.get().await?;
+        Ok(conn.zcard(self.delayed_key()).await?)
     }
 
     /// A blocking reader for `consumer`, waiting up to `block` per read.
@@ -293,4 +394,8 @@ impl Reader {
             .map(|entry| Delivery { job: Job::from_entry(&entry), id: entry.id, reclaimed: false })
             .collect())
     }
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
 }

@@ -3,8 +3,9 @@
 
 use std::time::Duration;
 
-use sre_queue::{Job, Queue};
+use sre_queue::{Job, Publish, Queue};
 use sre_telemetry::propagation;
+use tracing::Instrument;
 
 fn redis_url() -> String {
     std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into())
@@ -19,11 +20,25 @@ async fn fresh_queue() -> Queue {
     queue
 }
 
+/// One tracing setup for every test of this binary (spans need a tracer to have trace IDs).
+fn telemetry() {
+    static INIT: std::sync::Once = std::sync::Once::new();
+    INIT.call_once(|| {
+        let telemetry = sre_telemetry::init(sre_telemetry::Config {
+            otlp_endpoint: None,
+            ..sre_telemetry::Config::from_env("queue-test")
+        })
+        .unwrap();
+        std::mem::forget(telemetry);
+    });
+}
+
 fn job(n: u32) -> Job {
     Job {
         run_id: format!("run-{n}"),
         run_key: "acme/app:lint:abc".into(),
         delivery_id: format!("d-{n}"),
+        failure_id: format!("workflow_job:{n}"),
         correlation_id: format!("run-{n}"),
         trace_context: Default::default(),
         takeover: n == 2,
@@ -32,11 +47,7 @@ fn job(n: u32) -> Job {
 
 #[tokio::test]
 async fn producer_and_consumer_share_the_trace() {
-    let _telemetry = sre_telemetry::init(sre_telemetry::Config {
-        otlp_endpoint: None,
-        ..sre_telemetry::Config::from_env("queue-test")
-    })
-    .unwrap();
+    telemetry();
     let queue = fresh_queue().await;
 
     let producer = tracing::info_span!("enqueue_pipeline", otel.kind = "producer");
@@ -82,6 +93,37 @@ async fn a_dead_consumers_job_is_reclaimed_not_lost() {
         queue.ack(&d.id).await.unwrap();
     }
     assert_eq!(queue.depth().await.unwrap(), sre_queue::Depth { lag: 0, pending: 0 });
+}
+
+#[tokio::test]
+async fn a_delayed_job_waits_then_moves_once_with_its_trace() {
+    telemetry();
+    let queue = fresh_queue().await;
+    let sent = job(5);
+    let retry = tracing::info_span!("run_fix_pipeline");
+    let trace = propagation::trace_id(&retry);
+    let id = queue
+        .publish(sent.ids(), Publish { delay: Some(Duration::from_millis(300)), ..Publish::default() })
+        .instrument(retry)
+        .await
+        .unwrap();
+    assert_eq!(id, "delayed");
+    assert_eq!(queue.delayed_len().await.unwrap(), 1);
+    // Not due yet: nothing moves, nothing is readable.
+    assert_eq!(queue.promote_due(10).await.unwrap(), 0);
+    assert!(queue.reader("c", Duration::from_millis(100)).read(10).await.unwrap().is_empty());
+    tokio::time::sleep(Duration::from_millis(350)).await;
+    // Several orchestrators promote at once: the job moves exactly once.
+    let (a, b, c) = tokio::join!(queue.promote_due(10), queue.promote_due(10), queue.promote_due(10));
+    assert_eq!(a.unwrap() + b.unwrap() + c.unwrap(), 1);
+    assert_eq!(queue.delayed_len().await.unwrap(), 0);
+    let got = queue.reader("c", Duration::from_millis(200)).read(10).await.unwrap();
+    assert_eq!(got.len(), 1);
+    assert_eq!((got[0].job.run_id.as_str(), got[0].job.failure_id.as_str()), ("run-5", "workflow_job:5"));
+    // The producer span was a child of the retrying span: the consumer continues the same trace.
+    let tp = &got[0].job.trace_context["traceparent"];
+    let trace = trace.expect("the retrying span has a trace");
+    assert!(tp.contains(&trace), "{tp} should carry trace {trace}");
 }
 
 #[tokio::test]

@@ -1,6 +1,7 @@
 //! Serving one sre.v1 gRPC service the same way everywhere.
 
 use std::future::Future;
+use std::net::SocketAddr;
 use std::time::Duration;
 
 use sre_telemetry::SharedRegistry;
@@ -10,6 +11,8 @@ use tokio::net::TcpListener;
 use tonic::service::Routes;
 use tonic::transport::server::TcpIncoming;
 use tonic_health::ServingStatus;
+
+use crate::config::{Command, ServeArgs};
 
 /// Errors that stop a gRPC process.
 #[derive(Debug, thiserror::Error)]
@@ -112,31 +115,31 @@ pub struct ServiceSpec {
     pub process: &'static str,
     /// gRPC service name, e.g. `sre.v1.Planner`.
     pub grpc_service: &'static str,
-    pub default_grpc_addr: &'static str,
-    pub default_http_addr: &'static str,
+    pub default_grpc_addr: SocketAddr,
+    pub default_http_addr: SocketAddr,
 }
 
 /// What a service's constructor hands back: its routes and the future that resolves once it is ready.
 pub type Built = (Routes, std::pin::Pin<Box<dyn Future<Output = ()> + Send>>);
 
-/// The whole `main` of a gRPC service: `health-probe` subcommand, config, telemetry, bind, serve, drain,
-/// flush. `build` constructs the service (reading its own env) with the process registry.
-pub async fn run_main<F>(spec: ServiceSpec, build: F) -> std::process::ExitCode
+/// The whole `main` of a gRPC service once its configuration is parsed: `health-probe`, telemetry, build,
+/// bind, serve, drain, flush. `build` constructs the service with the process registry; its error (a
+/// dependency that cannot be set up) ends the process with exit code 2.
+pub async fn run_main<F, E>(
+    spec: ServiceSpec,
+    serve_args: &ServeArgs,
+    command: Option<Command>,
+    build: F,
+) -> std::process::ExitCode
 where
-    F: FnOnce(&SharedRegistry) -> Result<Built, String>,
+    F: FnOnce(&SharedRegistry) -> Result<Built, E>,
+    E: std::fmt::Display,
 {
     use std::process::ExitCode;
-    let addrs = crate::config::addr("SRE_HTTP_ADDR", spec.default_http_addr)
-        .and_then(|http| Ok((crate::config::addr("SRE_GRPC_ADDR", spec.default_grpc_addr)?, http)));
-    let (grpc_addr, http_addr) = match addrs {
-        Ok(a) => a,
-        Err(err) => {
-            eprintln!("{}: configuration error: {err}", spec.process);
-            return ExitCode::from(2);
-        }
-    };
-    if let Some(code) = crate::probe::run_if_requested(http_addr) {
-        return code;
+    let grpc_addr = serve_args.grpc_addr.unwrap_or(spec.default_grpc_addr);
+    let http_addr = serve_args.http_addr.unwrap_or(spec.default_http_addr);
+    if command == Some(Command::HealthProbe) {
+        return crate::probe::run(http_addr);
     }
     let telemetry = match sre_telemetry::init(sre_telemetry::Config::from_env(spec.process)) {
         Ok(t) => t,
@@ -145,31 +148,36 @@ where
             return ExitCode::from(2);
         }
     };
-    let code = match serve_main(&spec, grpc_addr, http_addr, telemetry.registry(), build).await {
-        Ok(()) => ExitCode::SUCCESS,
+    let registry = telemetry.registry();
+    let code = match build(&registry) {
         Err(err) => {
-            tracing::error!(error = %err, "exiting");
-            ExitCode::FAILURE
+            tracing::error!(error = %err, "configuration error");
+            ExitCode::from(2)
+        }
+        Ok((routes, ready)) => {
+            let drain_grace = Duration::from_millis(serve_args.drain_grace_ms);
+            match serve_main(&spec, grpc_addr, http_addr, drain_grace, registry, routes, ready).await {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(err) => {
+                    tracing::error!(error = %err, "exiting");
+                    ExitCode::FAILURE
+                }
+            }
         }
     };
     telemetry.shutdown(Duration::from_secs(5)).await;
     code
 }
 
-async fn serve_main<F>(
+async fn serve_main(
     spec: &ServiceSpec,
-    grpc_addr: std::net::SocketAddr,
-    http_addr: std::net::SocketAddr,
+    grpc_addr: SocketAddr,
+    http_addr: SocketAddr,
+    drain_grace: Duration,
     registry: SharedRegistry,
-    build: F,
-) -> Result<(), String>
-where
-    F: FnOnce(&SharedRegistry) -> Result<Built, String>,
-{
-    let drain_grace = Duration::from_millis(
-        crate::config::u64_or("SRE_DRAIN_GRACE_MS", 500).map_err(|e| format!("configuration error: {e}"))?,
-    );
-    let (routes, ready) = build(&registry).map_err(|e| format!("configuration error: {e}"))?;
+    routes: Routes,
+    ready: std::pin::Pin<Box<dyn Future<Output = ()> + Send>>,
+) -> Result<(), String> {
     let grpc_listener = TcpListener::bind(grpc_addr).await.map_err(|e| format!("bind gRPC {grpc_addr}: {e}"))?;
     let http_listener = TcpListener::bind(http_addr).await.map_err(|e| format!("bind HTTP {http_addr}: {e}"))?;
     tracing::info!(grpc_addr = %grpc_addr, http_addr = %http_addr, service = spec.grpc_service, "listening");

@@ -50,15 +50,9 @@ pub async fn serve_http(
 /// Records a run's business IDs, language and category on the current span (the gRPC server span declares
 /// them), so every log line and the span itself carry them.
 pub fn record_run_context(ctx: &sre_proto::RunContext) {
+    use sre_domain::RunContextExt;
     let span = tracing::Span::current();
-    sre_telemetry::BusinessIds {
-        delivery_id: &ctx.delivery_id,
-        run_key: &ctx.run_key,
-        failure_id: &ctx.failure_id,
-        run_id: &ctx.run_id,
-        correlation_id: &ctx.correlation_id,
-    }
-    .record_on(&span);
+    sre_telemetry::record_ids(&span, ctx.ids());
     if !ctx.language.is_empty() {
         span.record("language", ctx.language.as_str());
     }
@@ -68,8 +62,7 @@ pub fn record_run_context(ctx: &sre_proto::RunContext) {
 }
 
 /// The gRPC status for a git failure: bad names and SHAs are the caller's fault, a missing repository is
-/// NOT_FOUND, a git command that refused is a failed precondition.
-/// Logs the failure once, here, so callers only map it.
+/// NOT_FOUND, a git command that refused is a failed precondition. Logs the failure once, here.
 pub fn git_status(err: sre_gitwork::GitError) -> tonic::Status {
     use sre_gitwork::GitError;
     tracing::warn!(error = %err, "git operation failed");
@@ -82,12 +75,32 @@ pub fn git_status(err: sre_gitwork::GitError) -> tonic::Status {
     }
 }
 
+/// Largest diff a service accepts (the planner's patches are far smaller).
+pub const MAX_DIFF_BYTES: usize = 4 * 1024 * 1024;
+
+/// What every service refuses in a request, whatever the service.
+#[derive(Debug, thiserror::Error)]
+pub enum RequestError {
+    #[error("context is required")]
+    MissingContext,
+    #[error("context.repo and context.head_sha are required")]
+    MissingRepo,
+    #[error("diff is {0} bytes; the limit is {MAX_DIFF_BYTES}")]
+    DiffTooLarge(usize),
+}
+
+impl From<RequestError> for tonic::Status {
+    fn from(err: RequestError) -> Self {
+        tonic::Status::invalid_argument(err.to_string())
+    }
+}
+
 /// The request's `RunContext`, or INVALID_ARGUMENT; records it on the current span.
-pub fn require_context(ctx: Option<&sre_proto::RunContext>) -> Result<&sre_proto::RunContext, tonic::Status> {
-    let ctx = ctx.ok_or_else(|| tonic::Status::invalid_argument("context is required"))?;
+pub fn require_context(ctx: Option<&sre_proto::RunContext>) -> Result<&sre_proto::RunContext, RequestError> {
+    let ctx = ctx.ok_or(RequestError::MissingContext)?;
     record_run_context(ctx);
     if ctx.repo.is_empty() || ctx.head_sha.is_empty() {
-        return Err(tonic::Status::invalid_argument("context.repo and context.head_sha are required"));
+        return Err(RequestError::MissingRepo);
     }
     Ok(ctx)
 }
@@ -106,17 +119,11 @@ pub async fn git_ready() {
     }
 }
 
-/// Largest diff a service accepts (the planner's patches are far smaller).
-pub const MAX_DIFF_BYTES: usize = 4 * 1024 * 1024;
-
-/// INVALID_ARGUMENT (and a warning) when `diff` is larger than [`MAX_DIFF_BYTES`].
-pub fn check_diff_size(diff: &str) -> Result<(), tonic::Status> {
+/// Refuses a diff larger than [`MAX_DIFF_BYTES`] (with a warning).
+pub fn check_diff_size(diff: &str) -> Result<(), RequestError> {
     if diff.len() > MAX_DIFF_BYTES {
         tracing::warn!(bytes = diff.len(), "diff too large; refused");
-        return Err(tonic::Status::invalid_argument(format!(
-            "diff is {} bytes; the limit is {MAX_DIFF_BYTES}",
-            diff.len()
-        )));
+        return Err(RequestError::DiffTooLarge(diff.len()));
     }
     Ok(())
 }

@@ -5,19 +5,15 @@ use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::time::Duration;
 
-/// Runs the probe when `args` is `[_, "health-probe"]`; returns `None` otherwise so `main` carries on.
-pub fn run_if_requested(http_addr: SocketAddr) -> Option<std::process::ExitCode> {
-    let mut args = std::env::args().skip(1);
-    if args.next().as_deref() != Some("health-probe") {
-        return None;
-    }
-    Some(match check(http_addr) {
+/// The `health-probe` subcommand: exit 0 when `http_addr`'s `/health` answers 200.
+pub fn run(http_addr: SocketAddr) -> std::process::ExitCode {
+    match check(http_addr) {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(err) => {
             eprintln!("health-probe {http_addr}: {err}");
             std::process::ExitCode::FAILURE
         }
-    })
+    }
 }
 
 /// GET /health over plain HTTP/1.0; an unspecified bind address is probed on loopback.

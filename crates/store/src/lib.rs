@@ -1,14 +1,20 @@
-//! The events and runs store: SQLite (a file under the data dir) by default, PostgreSQL when `DATABASE_URL`
-//! is `postgres://`. One schema, portable SQL through sqlx's `Any` driver, migrations applied at connect.
+//! The events, runs and artifacts store: SQLite (a file under the data dir) by default, PostgreSQL when
+//! `DATABASE_URL` is `postgres://`. One schema, portable SQL through sqlx's `Any` driver, migrations applied
+//! at connect.
 //!
-//! A webhook delivery becomes one `events` row and one `runs` row in a single transaction, keyed by the
-//! delivery ID, so a redelivery finds the existing run instead of starting another.
+//! A webhook delivery becomes one `events` row and, in the same transaction, either a new `runs` row or an
+//! enrichment of the run its failure already has: runs are unique per `(run_key, run_attempt)`, so every
+//! event and redelivery about one failure lands on one run. Updates are partial ([`RunPatch`]): they change
+//! only what they name. Artifacts (log, context, plan, diff, scan report, validation, PR) sit beside the run.
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use serde::Serialize;
 use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{AnyPool, Row};
+use sre_domain::{
+    ArtifactKind, Category, Conclusion, EventKind, Failure, Label, Language, PrLabel, PullRequestRef, Run, RunPatch,
+    RunStatus, StageRecord, Tool,
+};
 
 mod migrations;
 
@@ -22,6 +28,8 @@ pub enum StoreError {
     DataDir(String, std::io::Error),
     #[error("stored stages are not valid JSON: {0}")]
     Stages(#[from] serde_json::Error),
+    #[error("column {column} holds {value:?}, which is not a known value")]
+    Corrupt { column: &'static str, value: String },
 }
 
 pub type StoreResult<T> = Result<T, StoreError>;
@@ -33,108 +41,41 @@ pub enum Backend {
     Postgres,
 }
 
+impl Backend {
+    /// `db.system` of the store spans (OTel semantic conventions).
+    pub fn db_system(self) -> &'static str {
+        match self {
+            Self::Sqlite => "sqlite",
+            Self::Postgres => "postgresql",
+        }
+    }
+}
+
 /// Milliseconds since the Unix epoch.
 pub fn now_ms() -> i64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
 }
 
-/// A webhook delivery to store.
+/// A webhook delivery (or a local submission) to store.
 #[derive(Clone, Debug)]
 pub struct NewEvent<'a> {
     pub delivery_id: &'a str,
-    pub event: &'a str,
+    pub event: EventKind,
     pub action: &'a str,
     pub repo: &'a str,
     /// The raw body, kept for audit and replays; never logged.
     pub payload: &'a [u8],
 }
 
-/// The run a failure delivery starts.
-#[derive(Clone, Debug, Default)]
-pub struct NewRun {
-    pub run_id: String,
-    pub run_key: String,
-    pub failure_id: String,
-    pub correlation_id: String,
-    pub repo: String,
-    pub head_sha: String,
-    pub head_branch: String,
-    pub failure_name: String,
-    pub attempt: i64,
-}
-
-/// One stage's result inside a run.
-#[derive(Clone, Debug, Serialize, serde::Deserialize, PartialEq)]
-pub struct StageResult {
-    /// Span name of the stage: generate_plan, policy_check_plan, ...
-    pub stage: String,
-    /// ok, failed, blocked, skipped.
-    pub status: String,
-    pub duration_ms: u64,
-    #[serde(skip_serializing_if = "String::is_empty", default)]
-    pub detail: String,
-}
-
-/// A run as stored.
-#[derive(Clone, Debug, Serialize, PartialEq)]
-pub struct RunRecord {
-    pub run_id: String,
-    pub run_key: String,
-    pub delivery_id: String,
-    pub failure_id: String,
-    pub correlation_id: String,
-    pub repo: String,
-    pub head_sha: String,
-    pub head_branch: String,
-    pub failure_name: String,
-    /// queued, running, success, fail, blocked, skipped.
-    pub status: String,
-    pub reason: String,
-    pub language: String,
-    pub category: String,
-    pub danger_score: Option<f64>,
-    pub label: String,
-    pub pr_number: Option<i64>,
-    pub pr_branch: String,
-    pub stages: Vec<StageResult>,
-    pub attempts: i64,
-    pub enqueued: bool,
-    pub trace_id: String,
-    pub created_at_ms: i64,
-    pub updated_at_ms: i64,
-}
-
-impl RunRecord {
-    pub fn is_terminal(&self) -> bool {
-        matches!(self.status.as_str(), "success" | "fail" | "blocked" | "skipped")
-    }
-}
-
-/// What the orchestrator learned; written with [`Store::update_run`].
-#[derive(Clone, Debug, Default)]
-pub struct RunUpdate {
-    pub status: String,
-    pub reason: String,
-    pub language: String,
-    pub category: String,
-    pub danger_score: Option<f64>,
-    pub label: String,
-    pub pr_number: Option<i64>,
-    pub pr_branch: String,
-    pub stages: Vec<StageResult>,
-    pub diff: Option<String>,
-    pub trace_id: String,
-}
-
 /// Result of [`Store::claim_run`].
 #[derive(Debug)]
 pub enum Claim {
     /// This worker now runs it.
-    Claimed(RunRecord),
+    Claimed(Run),
     /// Already finished: the job was a duplicate.
-    Finished(RunRecord),
+    Finished(Run),
     /// Another worker is running it: the job was a duplicate.
-    InProgress(RunRecord),
+    InProgress(Run),
     /// No such run in this store.
     Missing,
 }
@@ -142,9 +83,30 @@ pub enum Claim {
 /// Result of [`Store::ingest`].
 #[derive(Debug)]
 pub enum Ingested {
-    New(RunRecord),
+    /// A failure seen for the first time: a new run.
+    New(Run),
+    /// A new delivery about a failure that already has its run (another event type, or GitHub sending the
+    /// same failure twice): the run was enriched with the facts it lacked, nothing else changed.
+    Enriched(Run),
     /// The delivery was seen before; this is its run.
-    Duplicate(RunRecord),
+    Duplicate(Run),
+}
+
+impl Ingested {
+    pub fn run(&self) -> &Run {
+        match self {
+            Self::New(r) | Self::Enriched(r) | Self::Duplicate(r) => r,
+        }
+    }
+}
+
+/// What the store knows of one artifact, without its body.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct ArtifactMeta {
+    pub kind: ArtifactKind,
+    pub content_type: String,
+    pub bytes: i64,
+    pub created_at_ms: i64,
 }
 
 #[derive(Clone, Debug)]
@@ -154,16 +116,19 @@ pub struct Store {
 }
 
 const RUN_COLUMNS: &str = "run_id, run_key, delivery_id, failure_id, correlation_id, repo, head_sha, head_branch, \
-     failure_name, status, reason, language, category, danger_score, label, pr_number, pr_branch, stages, attempts, \
-     enqueued, trace_id, created_at_ms, updated_at_ms";
+     event, conclusion, run_attempt, workflow_name, workflow_run_id, job_name, job_id, check_suite_id, installation_id, \
+     status, reason, language, category, tool, danger_score, label, pr_number, pr_branch, pr_url, stages, attempts, \
+     enqueued, trace_id, origin_traceparent, retry_at_ms, created_at_ms, updated_at_ms";
+
+/// u64 GitHub IDs as BIGINT (they fit: GitHub IDs are far below 2^63).
+fn id_col(v: Option<u64>) -> Option<i64> {
+    v.and_then(|v| i64::try_from(v).ok())
+}
 
 impl Store {
     /// `DATABASE_URL` or `sqlite://<data_dir>/sre-agent.db`.
-    pub fn url_from_env(data_dir: &std::path::Path) -> String {
-        std::env::var("DATABASE_URL")
-            .ok()
-            .filter(|v| !v.trim().is_empty())
-            .unwrap_or_else(|| format!("sqlite://{}", data_dir.join("sre-agent.db").display()))
+    pub fn default_url(data_dir: &std::path::Path) -> String {
+        format!("sqlite://{}", data_dir.join("sre-agent.db").display())
     }
 
     /// Connects and applies migrations. A SQLite file (and its directory) is created when missing.
@@ -200,7 +165,7 @@ impl Store {
             .connect(&url)
             .await?;
         let store = Self { pool, backend };
-        migrations::apply(&store.pool).await?;
+        migrations::apply(&store.pool, backend).await?;
         Ok(store)
     }
 
@@ -214,16 +179,18 @@ impl Store {
         Ok(())
     }
 
-    /// Stores the event and its run atomically, or returns the run of an earlier identical delivery.
-    pub async fn ingest(&self, event: &NewEvent<'_>, run: &NewRun) -> StoreResult<Ingested> {
+    /// Stores the event and, atomically with it, the run of its failure: a new run, or the existing run of
+    /// the same `(run_key, run_attempt)` enriched with the facts it lacked. A delivery seen before changes
+    /// nothing and returns its run.
+    pub async fn ingest(&self, event: &NewEvent<'_>, run: &Run) -> StoreResult<Ingested> {
         let now = now_ms();
         let mut tx = self.pool.begin().await?;
         let inserted = sqlx::query(
-            "INSERT INTO events (delivery_id, event, action, repo, payload, received_at_ms) \
-             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (delivery_id) DO NOTHING",
+            "INSERT INTO events (delivery_id, event, action, repo, payload, received_at_ms, run_id) \
+             VALUES ($1, $2, $3, $4, $5, $6, '') ON CONFLICT (delivery_id) DO NOTHING",
         )
         .bind(event.delivery_id)
-        .bind(event.event)
+        .bind(event.event.as_str())
         .bind(event.action)
         .bind(event.repo)
         .bind(String::from_utf8_lossy(event.payload).into_owned())
@@ -239,29 +206,58 @@ impl Store {
                 None => Err(StoreError::Db(sqlx::Error::RowNotFound)),
             };
         }
-        sqlx::query(
+        let f = &run.failure;
+        // Enrichment: a later event fills in what the first one could not know (job id, workflow run id,
+        // installation, names); it never overwrites a known fact or the run's progress.
+        let row = sqlx::query(
             "INSERT INTO runs (run_id, run_key, delivery_id, failure_id, correlation_id, repo, head_sha, head_branch, \
-             failure_name, status, reason, language, category, label, pr_branch, stages, attempts, enqueued, trace_id, \
-             created_at_ms, updated_at_ms, diff) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'queued', '', '', '', '', '', '[]', $10, 0, '', $11, $12, '')",
+             event, conclusion, run_attempt, workflow_name, workflow_run_id, job_name, job_id, check_suite_id, \
+             installation_id, status, reason, language, category, tool, label, pr_branch, pr_url, stages, attempts, \
+             enqueued, trace_id, origin_traceparent, created_at_ms, updated_at_ms) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, '', '', '', '', \
+             '', '', '', '[]', 0, 0, $19, $20, $21, $21) \
+             ON CONFLICT (run_key, run_attempt) DO UPDATE SET \
+             head_branch = CASE WHEN runs.head_branch = '' THEN excluded.head_branch ELSE runs.head_branch END, \
+             workflow_name = CASE WHEN runs.workflow_name = '' THEN excluded.workflow_name ELSE runs.workflow_name END, \
+             job_name = CASE WHEN runs.job_name = '' THEN excluded.job_name ELSE runs.job_name END, \
+             workflow_run_id = COALESCE(runs.workflow_run_id, excluded.workflow_run_id), \
+             job_id = COALESCE(runs.job_id, excluded.job_id), \
+             check_suite_id = COALESCE(runs.check_suite_id, excluded.check_suite_id), \
+             installation_id = COALESCE(runs.installation_id, excluded.installation_id) \
+             RETURNING run_id",
         )
         .bind(&run.run_id)
         .bind(&run.run_key)
         .bind(event.delivery_id)
         .bind(&run.failure_id)
         .bind(&run.correlation_id)
-        .bind(&run.repo)
-        .bind(&run.head_sha)
-        .bind(&run.head_branch)
-        .bind(&run.failure_name)
-        .bind(0_i64)
+        .bind(&f.repo)
+        .bind(&f.head_sha)
+        .bind(&f.head_branch)
+        .bind(f.event.map(EventKind::as_str).unwrap_or_default())
+        .bind(f.conclusion.map(Conclusion::as_str).unwrap_or_default())
+        .bind(i64::from(f.run_attempt))
+        .bind(&f.workflow_name)
+        .bind(id_col(f.workflow_run_id))
+        .bind(&f.job_name)
+        .bind(id_col(f.job_id))
+        .bind(id_col(f.check_suite_id))
+        .bind(id_col(f.installation_id))
+        .bind(run.status.as_str())
+        .bind(&run.trace_id)
+        .bind(&run.origin_traceparent)
         .bind(now)
-        .bind(now)
-        .execute(&mut *tx)
+        .fetch_one(&mut *tx)
         .await?;
+        let run_id: String = row.try_get("run_id")?;
+        sqlx::query("UPDATE events SET run_id = $1 WHERE delivery_id = $2")
+            .bind(&run_id)
+            .bind(event.delivery_id)
+            .execute(&mut *tx)
+            .await?;
         tx.commit().await?;
-        let stored = self.get_run(&run.run_id).await?.ok_or(StoreError::Db(sqlx::Error::RowNotFound))?;
-        Ok(Ingested::New(stored))
+        let stored = self.get_run(&run_id).await?.ok_or(StoreError::Db(sqlx::Error::RowNotFound))?;
+        Ok(if run_id == run.run_id { Ingested::New(stored) } else { Ingested::Enriched(stored) })
     }
 
     /// Marks a run's job as handed to the queue (again, for a requeue: restarts its staleness clock).
@@ -274,7 +270,7 @@ impl Store {
         Ok(())
     }
 
-    pub async fn get_run(&self, run_id: &str) -> StoreResult<Option<RunRecord>> {
+    pub async fn get_run(&self, run_id: &str) -> StoreResult<Option<Run>> {
         let row = sqlx::query(&format!("SELECT {RUN_COLUMNS} FROM runs WHERE run_id = $1"))
             .bind(run_id)
             .fetch_optional(&self.pool)
@@ -282,23 +278,19 @@ impl Store {
         row.map(|r| decode_run(&r)).transpose()
     }
 
-    pub async fn run_by_delivery(&self, delivery_id: &str) -> StoreResult<Option<RunRecord>> {
-        let row = sqlx::query(&format!("SELECT {RUN_COLUMNS} FROM runs WHERE delivery_id = $1"))
-            .bind(delivery_id)
-            .fetch_optional(&self.pool)
-            .await?;
+    /// The run a delivery was stored for.
+    pub async fn run_by_delivery(&self, delivery_id: &str) -> StoreResult<Option<Run>> {
+        let row = sqlx::query(&format!(
+            "SELECT {RUN_COLUMNS} FROM runs WHERE run_id = (SELECT run_id FROM events WHERE delivery_id = $1)"
+        ))
+        .bind(delivery_id)
+        .fetch_optional(&self.pool)
+        .await?;
         row.map(|r| decode_run(&r)).transpose()
     }
 
-    /// The patch a run produced (empty when none).
-    pub async fn run_diff(&self, run_id: &str) -> StoreResult<Option<String>> {
-        let row =
-            sqlx::query("SELECT diff FROM runs WHERE run_id = $1").bind(run_id).fetch_optional(&self.pool).await?;
-        Ok(row.map(|r| r.try_get::<String, _>("diff")).transpose()?)
-    }
-
     /// Newest runs first, at most `limit`.
-    pub async fn list_runs(&self, limit: i64) -> StoreResult<Vec<RunRecord>> {
+    pub async fn list_runs(&self, limit: i64) -> StoreResult<Vec<Run>> {
         let rows = sqlx::query(&format!("SELECT {RUN_COLUMNS} FROM runs ORDER BY created_at_ms DESC LIMIT $1"))
             .bind(limit)
             .fetch_all(&self.pool)
@@ -311,7 +303,7 @@ impl Store {
     /// reported, not changed, so a duplicate job never runs a run twice.
     pub async fn claim_run(&self, run_id: &str, takeover: bool) -> StoreResult<Claim> {
         let claimed = sqlx::query(
-            "UPDATE runs SET status = 'running', attempts = attempts + 1, updated_at_ms = $1 \
+            "UPDATE runs SET status = 'running', attempts = attempts + 1, retry_at_ms = NULL, updated_at_ms = $1 \
              WHERE run_id = $2 AND (status = 'queued' OR ($3 = 1 AND status = 'running'))",
         )
         .bind(now_ms())
@@ -329,7 +321,7 @@ impl Store {
     }
 
     /// Records the stages so far (progress for the runs API, and the heartbeat the stale-run sweep reads).
-    pub async fn record_progress(&self, run_id: &str, stages: &[StageResult]) -> StoreResult<()> {
+    pub async fn record_progress(&self, run_id: &str, stages: &[StageRecord]) -> StoreResult<()> {
         sqlx::query("UPDATE runs SET stages = $1, updated_at_ms = $2 WHERE run_id = $3 AND status = 'running'")
             .bind(serde_json::to_string(stages)?)
             .bind(now_ms())
@@ -339,42 +331,125 @@ impl Store {
         Ok(())
     }
 
-    /// Writes what a pipeline run found.
-    pub async fn update_run(&self, run_id: &str, u: &RunUpdate) -> StoreResult<()> {
-        let stages = serde_json::to_string(&u.stages)?;
+    /// Changes exactly the fields `patch` names (and `updated_at_ms`).
+    pub async fn update_run(&self, run_id: &str, patch: &RunPatch) -> StoreResult<()> {
+        enum Value {
+            Text(String),
+            Real(Option<f64>),
+            Int(Option<i64>),
+        }
+        let RunPatch { status, reason, language, category, tool, danger_score, label, pr, stages, retry_at_ms } = patch;
+        let mut sets: Vec<(&str, Value)> = Vec::new();
+        let text = |v: &str| Value::Text(v.to_owned());
+        if let Some(v) = status {
+            sets.push(("status", text(v.as_str())));
+        }
+        if let Some(v) = reason {
+            sets.push(("reason", text(v)));
+        }
+        if let Some(v) = language {
+            sets.push(("language", text(v.as_str())));
+        }
+        if let Some(v) = category {
+            sets.push(("category", text(v.as_str())));
+        }
+        if let Some(v) = tool {
+            sets.push(("tool", text(v.as_str())));
+        }
+        if danger_score.is_some() {
+            sets.push(("danger_score", Value::Real(*danger_score)));
+        }
+        if let Some(v) = label {
+            sets.push(("label", text(v.as_str())));
+        }
+        if let Some(pr) = pr {
+            sets.push(("pr_number", Value::Int(i64::try_from(pr.number).ok())));
+            sets.push(("pr_branch", text(&pr.branch)));
+            sets.push(("pr_url", text(&pr.url)));
+        }
+        if let Some(v) = stages {
+            sets.push(("stages", Value::Text(serde_json::to_string(v)?)));
+        }
+        if let Some(v) = retry_at_ms {
+            sets.push(("retry_at_ms", Value::Int(*v)));
+        }
+        sets.push(("updated_at_ms", Value::Int(Some(now_ms()))));
+        let assignments: Vec<String> =
+            sets.iter().enumerate().map(|(i, (col, _))| format!("{col} = ${}", i + 1)).collect();
+        let sql = format!("UPDATE runs SET {} WHERE run_id = ${}", assignments.join(", "), sets.len() + 1);
+        let mut query = sqlx::query(&sql);
+        for (_, value) in sets {
+            query = match value {
+                Value::Text(v) => query.bind(v),
+                Value::Real(v) => query.bind(v),
+                Value::Int(v) => query.bind(v),
+            };
+        }
+        query.bind(run_id).execute(&self.pool).await?;
+        Ok(())
+    }
+
+    /// Stores (or replaces) one artifact of a run.
+    pub async fn put_artifact(&self, run_id: &str, kind: ArtifactKind, body: &str) -> StoreResult<()> {
         sqlx::query(
-            "UPDATE runs SET status = $1, reason = $2, language = $3, category = $4, danger_score = $5, label = $6, \
-             pr_number = $7, pr_branch = $8, stages = $9, diff = COALESCE($10, diff), trace_id = $11, updated_at_ms = $12 \
-             WHERE run_id = $13",
+            "INSERT INTO artifacts (run_id, kind, content_type, body, bytes, created_at_ms) VALUES ($1, $2, $3, $4, $5, $6) \
+             ON CONFLICT (run_id, kind) DO UPDATE SET content_type = excluded.content_type, body = excluded.body, \
+             bytes = excluded.bytes, created_at_ms = excluded.created_at_ms",
         )
-        .bind(&u.status)
-        .bind(&u.reason)
-        .bind(&u.language)
-        .bind(&u.category)
-        .bind(u.danger_score)
-        .bind(&u.label)
-        .bind(u.pr_number)
-        .bind(&u.pr_branch)
-        .bind(stages)
-        .bind(u.diff.clone())
-        .bind(&u.trace_id)
-        .bind(now_ms())
         .bind(run_id)
+        .bind(kind.as_str())
+        .bind(kind.content_type())
+        .bind(body)
+        .bind(body.len() as i64)
+        .bind(now_ms())
         .execute(&self.pool)
         .await?;
         Ok(())
     }
 
+    /// The body of one artifact.
+    pub async fn artifact(&self, run_id: &str, kind: ArtifactKind) -> StoreResult<Option<String>> {
+        let row = sqlx::query("SELECT body FROM artifacts WHERE run_id = $1 AND kind = $2")
+            .bind(run_id)
+            .bind(kind.as_str())
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.map(|r| r.try_get::<String, _>("body")).transpose()?)
+    }
+
+    /// What a run has stored beside its record, in [`ArtifactKind`] order.
+    pub async fn artifacts(&self, run_id: &str) -> StoreResult<Vec<ArtifactMeta>> {
+        let rows = sqlx::query("SELECT kind, content_type, bytes, created_at_ms FROM artifacts WHERE run_id = $1")
+            .bind(run_id)
+            .fetch_all(&self.pool)
+            .await?;
+        let mut out = rows
+            .iter()
+            .map(|r| {
+                Ok(ArtifactMeta {
+                    kind: label(r, "kind")?,
+                    content_type: r.try_get("content_type")?,
+                    bytes: r.try_get("bytes")?,
+                    created_at_ms: r.try_get("created_at_ms")?,
+                })
+            })
+            .collect::<StoreResult<Vec<_>>>()?;
+        out.sort_by_key(|a| a.kind);
+        Ok(out)
+    }
+
     /// Runs whose job may be gone, oldest first (at most 100 per call):
     /// - stored but never handed to the queue (the webhook-time enqueue failed), older than `unenqueued_ms`;
-    /// - `queued` with no change for `stale_ms` (their job was lost, e.g. Redis restarted empty);
+    /// - `queued` with no change for `stale_ms` (their job was lost, e.g. Redis restarted empty), unless a
+    ///   delayed retry is still due later;
     /// - `running` with no progress for `stale_ms` (their worker died and the job is gone).
-    pub async fn runs_to_requeue(&self, unenqueued_ms: i64, stale_ms: i64) -> StoreResult<Vec<RunRecord>> {
+    pub async fn runs_to_requeue(&self, unenqueued_ms: i64, stale_ms: i64) -> StoreResult<Vec<Run>> {
         let now = now_ms();
         let rows = sqlx::query(&format!(
             "SELECT {RUN_COLUMNS} FROM runs WHERE \
              (enqueued = 0 AND status = 'queued' AND created_at_ms < $1) \
-             OR (enqueued = 1 AND status IN ('queued', 'running') AND updated_at_ms < $2) \
+             OR (enqueued = 1 AND status IN ('queued', 'running') AND updated_at_ms < $2 \
+                 AND COALESCE(retry_at_ms, 0) < $2) \
              ORDER BY created_at_ms LIMIT 100"
         ))
         .bind(now - unenqueued_ms)
@@ -384,13 +459,19 @@ impl Store {
         rows.iter().map(decode_run).collect()
     }
 
-    /// Number of stored events (tests and the runs API use it).
+    /// Number of stored events.
     pub async fn count_events(&self) -> StoreResult<i64> {
         Ok(sqlx::query("SELECT COUNT(*) AS n FROM events").fetch_one(&self.pool).await?.try_get::<i64, _>("n")?)
     }
 
     pub async fn count_runs(&self) -> StoreResult<i64> {
         Ok(sqlx::query("SELECT COUNT(*) AS n FROM runs").fetch_one(&self.pool).await?.try_get::<i64, _>("n")?)
+    }
+
+    /// Runs one statement outside any transaction (administrative use: tests create databases with it).
+    pub async fn execute_raw(&self, sql: &str) -> StoreResult<()> {
+        sqlx::raw_sql(sql).execute(&self.pool).await?;
+        Ok(())
     }
 }
 
@@ -406,41 +487,67 @@ fn sqlite_url(url: &str) -> StoreResult<String> {
     Ok(format!("sqlite://{path}?{query}"))
 }
 
-fn decode_run(r: &AnyRow) -> StoreResult<RunRecord> {
+/// A required enum column.
+fn label<L: Label>(r: &AnyRow, column: &'static str) -> StoreResult<L> {
+    let value: String = r.try_get(column)?;
+    L::parse(&value).ok_or(StoreError::Corrupt { column, value })
+}
+
+/// An enum column that is empty until known.
+fn optional<L: Label>(r: &AnyRow, column: &'static str) -> StoreResult<Option<L>> {
+    let value: String = r.try_get(column)?;
+    if value.is_empty() {
+        return Ok(None);
+    }
+    L::parse(&value).map(Some).ok_or(StoreError::Corrupt { column, value })
+}
+
+fn id(r: &AnyRow, column: &'static str) -> StoreResult<Option<u64>> {
+    Ok(r.try_get::<Option<i64>, _>(column)?.and_then(|v| u64::try_from(v).ok()))
+}
+
+fn decode_run(r: &AnyRow) -> StoreResult<Run> {
     let stages: String = r.try_get("stages")?;
-    Ok(RunRecord {
+    let pr = id(r, "pr_number")?.map(|number| -> StoreResult<PullRequestRef> {
+        Ok(PullRequestRef { number, branch: r.try_get("pr_branch")?, url: r.try_get("pr_url")? })
+    });
+    Ok(Run {
         run_id: r.try_get("run_id")?,
         run_key: r.try_get("run_key")?,
         delivery_id: r.try_get("delivery_id")?,
         failure_id: r.try_get("failure_id")?,
         correlation_id: r.try_get("correlation_id")?,
-        repo: r.try_get("repo")?,
-        head_sha: r.try_get("head_sha")?,
-        head_branch: r.try_get("head_branch")?,
-        failure_name: r.try_get("failure_name")?,
-        status: r.try_get("status")?,
+        failure: Failure {
+            repo: r.try_get("repo")?,
+            head_sha: r.try_get("head_sha")?,
+            head_branch: r.try_get("head_branch")?,
+            event: optional::<EventKind>(r, "event")?,
+            conclusion: optional::<Conclusion>(r, "conclusion")?,
+            run_attempt: u32::try_from(r.try_get::<i64, _>("run_attempt")?).unwrap_or_default(),
+            workflow_name: r.try_get("workflow_name")?,
+            workflow_run_id: id(r, "workflow_run_id")?,
+            job_name: r.try_get("job_name")?,
+            job_id: id(r, "job_id")?,
+            check_suite_id: id(r, "check_suite_id")?,
+            installation_id: id(r, "installation_id")?,
+        },
+        status: label::<RunStatus>(r, "status")?,
         reason: r.try_get("reason")?,
-        language: r.try_get("language")?,
-        category: r.try_get("category")?,
+        language: optional::<Language>(r, "language")?,
+        category: optional::<Category>(r, "category")?,
+        tool: optional::<Tool>(r, "tool")?,
         danger_score: r.try_get("danger_score")?,
-        label: r.try_get("label")?,
-        pr_number: r.try_get("pr_number")?,
-        pr_branch: r.try_get("pr_branch")?,
+        label: optional::<PrLabel>(r, "label")?,
+        pr: pr.transpose()?,
         stages: serde_json::from_str(&stages)?,
-        attempts: r.try_get("attempts")?,
+        attempts: u32::try_from(r.try_get::<i64, _>("attempts")?).unwrap_or_default(),
         enqueued: r.try_get::<i64, _>("enqueued")? != 0,
         trace_id: r.try_get("trace_id")?,
+        origin_traceparent: r.try_get("origin_traceparent")?,
+        retry_at_ms: r.try_get("retry_at_ms")?,
         created_at_ms: r.try_get("created_at_ms")?,
         updated_at_ms: r.try_get("updated_at_ms")?,
     })
-}
-
-impl Store {
-    /// Runs one statement outside any transaction (administrative use: tests create databases with it).
-    pub async fn execute_raw(&self, sql: &str) -> StoreResult<()> {
-        sqlx::raw_sql(sql).execute(&self.pool).await?;
-        Ok(())
-    }
 }
 
 /// A store that connects in the background and keeps trying, so a process starts (and reports not ready)
@@ -458,7 +565,7 @@ impl StoreCell {
             loop {
                 match Store::connect(&url).await {
                     Ok(store) => {
-                        tracing::info!(backend = ?store.backend(), "store connected, migrations applied");
+                        tracing::info!(backend = store.backend().db_system(), "store connected, migrations applied");
                         let _ = target.0.set(store);
                         return;
                     }

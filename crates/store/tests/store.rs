@@ -2,60 +2,99 @@
 //! PostgreSQL comes from SRE_TEST_DATABASE_URL (default postgres://postgres@127.0.0.1:5432/postgres);
 //! if it is unreachable the test fails and says what to start.
 
-use sre_store::{Claim, Ingested, NewEvent, NewRun, RunUpdate, StageResult, Store};
+use sre_domain::{
+    ArtifactKind, Conclusion, EventKind, Failure, Language, Outcome, PrLabel, PullRequestRef, Run, RunPatch, RunStatus,
+    Stage, StageRecord, StageStatus,
+};
+use sre_store::{Claim, Ingested, NewEvent, Store};
 
-fn new_run(id: &str) -> NewRun {
-    NewRun {
-        run_id: format!("run-{id}"),
-        run_key: "acme/app:lint:abc1234".into(),
-        failure_id: "workflow_run:42".into(),
-        correlation_id: format!("run-{id}"),
+fn failure(job_id: Option<u64>, installation_id: Option<u64>) -> Failure {
+    Failure {
         repo: "acme/app".into(),
-        head_sha: "abc1234".into(),
+        head_sha: "abc1234def".into(),
         head_branch: "main".into(),
-        failure_name: "lint".into(),
-        attempt: 1,
+        event: Some(EventKind::WorkflowJob),
+        conclusion: Some(Conclusion::Failure),
+        run_attempt: 1,
+        workflow_name: "CI".into(),
+        workflow_run_id: Some(42),
+        job_name: "lint".into(),
+        job_id,
+        check_suite_id: None,
+        installation_id,
     }
+}
+
+fn new_run(id: &str, delivery: &str, f: Failure) -> Run {
+    Run::new(format!("run-{id}"), delivery.into(), f, 0)
+}
+
+fn stage(stage: Stage, status: StageStatus, attempt: u32) -> StageRecord {
+    StageRecord { stage, status, attempt, duration_ms: 3, detail: String::new() }
 }
 
 async fn exercise(store: &Store) {
     let body = br#"{"action":"completed"}"#;
     let event = |d: &'static str| NewEvent {
         delivery_id: d,
-        event: "workflow_run",
+        event: EventKind::WorkflowJob,
         action: "completed",
         repo: "acme/app",
         payload: body,
     };
 
-    let Ingested::New(run) = store.ingest(&event("d-1"), &new_run("1")).await.unwrap() else {
+    let Ingested::New(run) = store.ingest(&event("d-1"), &new_run("1", "d-1", failure(None, None))).await.unwrap()
+    else {
         panic!("first delivery must be new")
     };
-    assert_eq!(run.status, "queued");
+    assert_eq!(run.status, RunStatus::Queued);
     assert!(!run.enqueued);
     assert_eq!(run.delivery_id, "d-1");
+    // Every fact the webhook gave is kept.
+    assert_eq!(run.failure, failure(None, None));
 
     // Same delivery again: the same run, nothing new stored.
-    let Ingested::Duplicate(dup) = store.ingest(&event("d-1"), &new_run("other")).await.unwrap() else {
+    let Ingested::Duplicate(dup) =
+        store.ingest(&event("d-1"), &new_run("other", "d-1", failure(None, None))).await.unwrap()
+    else {
         panic!("redelivery must be a duplicate")
     };
     assert_eq!(dup.run_id, "run-1");
-    assert_eq!(store.count_events().await.unwrap(), 1);
+    // Another delivery about the same failure (same run_key and attempt) enriches the run, creates none.
+    let Ingested::Enriched(enriched) =
+        store.ingest(&event("d-2"), &new_run("2", "d-2", failure(Some(901), Some(5)))).await.unwrap()
+    else {
+        panic!("a second event about the same failure must enrich its run")
+    };
+    assert_eq!(enriched.run_id, "run-1");
+    assert_eq!((enriched.failure.job_id, enriched.failure.installation_id), (Some(901), Some(5)));
+    assert_eq!(enriched.delivery_id, "d-1", "the run keeps the delivery that created it");
+    assert_eq!(store.run_by_delivery("d-2").await.unwrap().unwrap().run_id, "run-1");
+    assert_eq!(store.count_events().await.unwrap(), 2);
     assert_eq!(store.count_runs().await.unwrap(), 1);
+    // A re-run that fails again is a new attempt of the same key: a run of its own.
+    let mut rerun = failure(Some(902), Some(5));
+    rerun.run_attempt = 2;
+    let Ingested::New(second) = store.ingest(&event("d-3"), &new_run("3", "d-3", rerun)).await.unwrap() else {
+        panic!("a new run_attempt is a new run")
+    };
+    assert_eq!(second.run_key, run.run_key);
+    assert_eq!(store.count_runs().await.unwrap(), 2);
 
     // Never enqueued: due for the outbox at once (threshold in the past), not when younger than it.
-    assert_eq!(store.runs_to_requeue(-1_000, 3_600_000).await.unwrap().len(), 1);
+    assert_eq!(store.runs_to_requeue(-1_000, 3_600_000).await.unwrap().len(), 2);
     assert!(store.runs_to_requeue(3_600_000, 3_600_000).await.unwrap().is_empty());
     store.mark_enqueued("run-1").await.unwrap();
+    store.mark_enqueued("run-3").await.unwrap();
     assert!(store.get_run("run-1").await.unwrap().unwrap().enqueued);
     assert!(store.runs_to_requeue(-1_000, 3_600_000).await.unwrap().is_empty());
     // Enqueued but unchanged for longer than the stale threshold: its job may be gone.
-    assert_eq!(store.runs_to_requeue(3_600_000, -1_000).await.unwrap().len(), 1);
+    assert_eq!(store.runs_to_requeue(3_600_000, -1_000).await.unwrap().len(), 2);
 
     let Claim::Claimed(started) = store.claim_run("run-1", false).await.unwrap() else {
         panic!("queued run must be claimable")
     };
-    assert_eq!((started.status.as_str(), started.attempts), ("running", 1));
+    assert_eq!((started.status, started.attempts), (RunStatus::Running, 1));
     // A duplicate job does not run it twice; a takeover (dead worker) does, counting the attempt.
     assert!(matches!(store.claim_run("run-1", false).await.unwrap(), Claim::InProgress(_)));
     let Claim::Claimed(taken) = store.claim_run("run-1", true).await.unwrap() else {
@@ -63,40 +102,53 @@ async fn exercise(store: &Store) {
     };
     assert_eq!(taken.attempts, 2);
     assert!(matches!(store.claim_run("nope", true).await.unwrap(), Claim::Missing));
-    let progress =
-        vec![StageResult { stage: "generate_plan".into(), status: "ok".into(), duration_ms: 3, detail: String::new() }];
+    let progress = vec![stage(Stage::Plan, StageStatus::Ok, 2)];
     store.record_progress("run-1", &progress).await.unwrap();
     assert_eq!(store.get_run("run-1").await.unwrap().unwrap().stages, progress);
 
-    let update = RunUpdate {
-        status: "success".into(),
-        language: "python".into(),
-        category: "lint".into(),
-        danger_score: Some(12.5),
-        label: "safe".into(),
-        pr_number: Some(7),
-        pr_branch: "sre-agent/run-1".into(),
-        stages: vec![StageResult {
-            stage: "generate_plan".into(),
-            status: "ok".into(),
-            duration_ms: 12,
-            detail: String::new(),
-        }],
-        diff: Some("diff --git a/x b/x\n".into()),
-        trace_id: "0af7651916cd43dd8448eb211c80319c".into(),
-        ..Default::default()
+    // A scheduled retry: queued again with a due time, the stages and label it had are kept.
+    store.update_run("run-1", &RunPatch { label: Some(PrLabel::Safe), ..RunPatch::default() }).await.unwrap();
+    let retry = RunPatch {
+        status: Some(RunStatus::Queued),
+        reason: Some("retrying after a transient error".into()),
+        retry_at_ms: Some(Some(sre_store::now_ms() + 60_000)),
+        ..RunPatch::default()
     };
-    store.update_run("run-1", &update).await.unwrap();
+    store.update_run("run-1", &retry).await.unwrap();
+    let waiting = store.get_run("run-1").await.unwrap().unwrap();
+    assert_eq!((waiting.status, waiting.label), (RunStatus::Queued, Some(PrLabel::Safe)));
+    assert_eq!(waiting.stages, progress, "a retry keeps the recorded stages");
+    assert!(waiting.retry_at_ms.is_some());
+    let Claim::Claimed(again) = store.claim_run("run-1", false).await.unwrap() else { panic!("retry claim") };
+    assert_eq!((again.attempts, again.retry_at_ms), (3, None));
+
+    let mut stages = progress.clone();
+    stages.push(stage(Stage::PrCreate, StageStatus::Ok, 3));
+    let mut done = RunPatch::concluded(Outcome::Success, "");
+    done.language = Some(Language::Python);
+    done.danger_score = Some(12.5);
+    done.pr = Some(PullRequestRef { number: 7, branch: "sre-agent/lint/abc".into(), url: String::new() });
+    done.stages = Some(stages.clone());
+    store.update_run("run-1", &done).await.unwrap();
+    store.put_artifact("run-1", ArtifactKind::Diff, "diff --git a/x b/x\n").await.unwrap();
+    store.put_artifact("run-1", ArtifactKind::Diff, "diff --git a/y b/y\n").await.unwrap();
+    store.put_artifact("run-1", ArtifactKind::Log, "error: boom\n").await.unwrap();
     let done = store.get_run("run-1").await.unwrap().unwrap();
     assert!(done.is_terminal());
+    assert_eq!(done.status, RunStatus::Success);
     assert_eq!(done.danger_score, Some(12.5));
-    assert_eq!(done.pr_number, Some(7));
-    assert_eq!(done.stages, update.stages);
-    assert_eq!(store.run_diff("run-1").await.unwrap().as_deref(), Some("diff --git a/x b/x\n"));
+    assert_eq!(done.label, Some(PrLabel::Safe), "fields the patch does not name stay");
+    assert_eq!(done.pr.as_ref().map(|p| p.number), Some(7));
+    assert_eq!(done.stages, stages);
+    assert_eq!(store.artifact("run-1", ArtifactKind::Diff).await.unwrap().as_deref(), Some("diff --git a/y b/y\n"));
+    let kinds: Vec<_> = store.artifacts("run-1").await.unwrap().into_iter().map(|a| a.kind).collect();
+    assert_eq!(kinds, vec![ArtifactKind::Log, ArtifactKind::Diff]);
+    assert!(store.artifact("run-1", ArtifactKind::Plan).await.unwrap().is_none());
     assert!(store.get_run("nope").await.unwrap().is_none());
-    assert_eq!(store.list_runs(10).await.unwrap().len(), 1);
+    assert_eq!(store.list_runs(10).await.unwrap().len(), 2);
     assert!(matches!(store.claim_run("run-1", true).await.unwrap(), Claim::Finished(_)));
-    assert!(store.runs_to_requeue(-1_000, -1_000).await.unwrap().is_empty(), "finished runs are never requeued");
+    let requeue = store.runs_to_requeue(-1_000, -1_000).await.unwrap();
+    assert!(requeue.iter().all(|r| r.run_id != "run-1"), "finished runs are never requeued");
     store.ping().await.unwrap();
 }
 
@@ -108,7 +160,7 @@ async fn sqlite_store() {
     exercise(&store).await;
     // Migrations are idempotent: a second connect to the same file works and sees the data.
     let again = Store::connect(&url).await.unwrap();
-    assert_eq!(again.count_runs().await.unwrap(), 1);
+    assert_eq!(again.count_runs().await.unwrap(), 2);
 }
 
 #[tokio::test]

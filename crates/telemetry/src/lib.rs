@@ -26,8 +26,24 @@ use opentelemetry::trace::TracerProvider as _;
 use opentelemetry_sdk::{Resource, trace::SdkTracerProvider};
 use tracing_subscriber::{EnvFilter, layer::SubscriberExt, util::SubscriberInitExt};
 
-pub use ids::BusinessIds;
+pub use ids::record_ids;
 pub use metrics::SharedRegistry;
+
+/// A notable occurrence of a process: one log line and the metric it moves, written together by
+/// [`InternalEvent::emit`] with the same bounded label values (Vector's internal events are the model), so
+/// logs and metrics cannot disagree. `M` is the process's metric families.
+pub trait InternalEvent<M: ?Sized> {
+    fn emit(self, metrics: &M);
+}
+
+/// `metrics.emit(SomeEvent { .. })`: the call site reads as the occurrence it reports.
+pub trait Emit {
+    fn emit<E: InternalEvent<Self>>(&self, event: E) {
+        event.emit(self);
+    }
+}
+
+impl<M> Emit for M {}
 
 /// Noise we never want in the JSON stream: exporter internals report through [`export`] instead.
 const DEFAULT_DIRECTIVES: &str = "info,opentelemetry=off,opentelemetry_sdk=off,opentelemetry_otlp=off,h2=warn,hyper=warn,tonic=warn,tower=warn,sqlx=warn";
@@ -90,6 +106,13 @@ impl Telemetry {
     /// The process-wide metrics registry; components register their families into it.
     pub fn registry(&self) -> SharedRegistry {
         self.registry.clone()
+    }
+
+    /// Exports every finished span now (tests read them back from a receiver).
+    pub async fn flush(&self) {
+        if let Some(provider) = self.provider.clone() {
+            let _ = tokio::task::spawn_blocking(move || provider.force_flush()).await;
+        }
     }
 
     /// Flushes pending spans (bounded by `timeout`) and stops the exporter.

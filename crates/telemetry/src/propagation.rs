@@ -76,3 +76,30 @@ pub fn trace_id(span: &tracing::Span) -> Option<String> {
     let sc = cx.span().span_context().clone();
     sc.is_valid().then(|| sc.trace_id().to_string())
 }
+
+/// The W3C `traceparent` of `span` (empty when the span is not part of a valid trace).
+pub fn traceparent(span: &tracing::Span) -> String {
+    inject_map(span).remove("traceparent").unwrap_or_default()
+}
+
+/// Adds an OpenTelemetry link from `span` to the span a `traceparent` names: a re-enqueue or a retry that
+/// starts a new trace still points at the delivery's original story. Ignored when `traceparent` is invalid.
+pub fn add_link(span: &tracing::Span, traceparent: &str) {
+    use opentelemetry::trace::TraceContextExt;
+    if traceparent.is_empty() {
+        return;
+    }
+    let fields = HashMap::from([("traceparent".to_owned(), traceparent.to_owned())]);
+    let sc = extract_map(&fields).span().span_context().clone();
+    if sc.is_valid() {
+        span.add_link(sc);
+    }
+}
+
+/// The trace ID a `traceparent` names, if valid.
+pub fn trace_id_of(traceparent: &str) -> Option<String> {
+    let mut parts = traceparent.split('-');
+    let (_, trace) = (parts.next()?, parts.next()?);
+    (trace.len() == 32 && trace.bytes().all(|b| b.is_ascii_hexdigit()) && trace != "0".repeat(32))
+        .then(|| trace.to_owned())
+}

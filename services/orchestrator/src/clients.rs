@@ -40,7 +40,7 @@ fn channel(url: &str, timeout: Duration, metrics: &GrpcMetrics) -> Result<Traced
 impl Clients {
     pub fn new(config: &Config, metrics: &GrpcMetrics) -> Result<Self, String> {
         // The validator runs a repository's tests: give it the test timeout plus room to set up.
-        let validate = config.validate_timeout + Duration::from_secs(60);
+        let validate = config.validate_timeout() + Duration::from_secs(60);
         Ok(Self {
             planner: PlannerClient::new(channel(&config.planner_url, Duration::from_secs(120), metrics)?),
             policy: PolicyClient::new(channel(&config.policy_url, Duration::from_secs(30), metrics)?),

@@ -1,56 +1,122 @@
-//! Orchestrator configuration from the environment (documented in docs/conventions.md).
+//! The orchestrator's configuration: flags with environment fallbacks (docs/conventions.md), parsed once.
 
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use sre_service_kit::config::{self, ConfigError};
+use sre_service_kit::config::{Command, DataArgs};
 
-#[derive(Clone, Debug)]
+/// sre-orchestrator: consumes pipeline jobs and runs the stages over gRPC.
+#[derive(Clone, Debug, clap::Parser)]
+#[command(name = "sre-orchestrator", version)]
 pub struct Config {
+    /// Listen address of /metrics, /health and /ready
+    #[arg(long, env = "SRE_HTTP_ADDR", value_name = "SRE_HTTP_ADDR", default_value = "127.0.0.1:9100")]
     pub http_addr: SocketAddr,
+    /// The job queue
+    #[arg(long, env = "REDIS_URL", value_name = "REDIS_URL", default_value = "redis://127.0.0.1:6379")]
     pub redis_url: String,
-    pub database_url: String,
+    /// sqlite://... or postgres://... [default: sqlite://<data-dir>/sre-agent.db]
+    #[arg(long, env = "DATABASE_URL", value_name = "DATABASE_URL", hide_env_values = true)]
+    pub database_url: Option<String>,
+    /// Redis Stream of pipeline jobs (one per store)
+    #[arg(long, env = "SRE_QUEUE_STREAM", value_name = "SRE_QUEUE_STREAM", default_value = sre_queue::DEFAULT_STREAM)]
     pub stream: String,
+    #[arg(long, env = "SRE_PLANNER_URL", value_name = "SRE_PLANNER_URL", default_value = "http://127.0.0.1:50051")]
     pub planner_url: String,
+    #[arg(long, env = "SRE_POLICY_URL", value_name = "SRE_POLICY_URL", default_value = "http://127.0.0.1:50052")]
     pub policy_url: String,
+    #[arg(long, env = "SRE_SCANNER_URL", value_name = "SRE_SCANNER_URL", default_value = "http://127.0.0.1:50053")]
     pub scanner_url: String,
+    #[arg(long, env = "SRE_VALIDATOR_URL", value_name = "SRE_VALIDATOR_URL", default_value = "http://127.0.0.1:50054")]
     pub validator_url: String,
+    #[arg(long, env = "SRE_PR_URL", value_name = "SRE_PR_URL", default_value = "http://127.0.0.1:50055")]
     pub pr_url: String,
-    /// Parallel pipeline runs in this process.
-    pub workers: usize,
-    /// A job pending this long with another consumer is taken over (longer than the slowest run).
-    pub reclaim_idle: Duration,
-    /// A queued or running run with no progress for this long has lost its job and is enqueued again.
-    pub requeue_stale: Duration,
-    /// Runs started this many times are blocked instead of tried again.
-    pub max_attempts: i64,
-    /// Validator test timeout passed with each run.
-    pub validate_timeout: Duration,
-    /// Consumer name prefix in the group (host and pid by default).
-    pub consumer: String,
+    /// Pipeline runs at once in this process
+    #[arg(long, env = "SRE_WORKERS", value_name = "SRE_WORKERS", default_value_t = 2,
+          value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub workers: u16,
+    /// A job pending this long with another consumer is taken over (longer than the slowest run)
+    #[arg(long, env = "SRE_RECLAIM_IDLE_SECONDS", value_name = "SRE_RECLAIM_IDLE_SECONDS", default_value_t = 900)]
+    pub reclaim_idle_seconds: u64,
+    /// A queued or running run with no progress this long has lost its job and is enqueued again
+    #[arg(long, env = "SRE_REQUEUE_STALE_SECONDS", value_name = "SRE_REQUEUE_STALE_SECONDS", default_value_t = 1200)]
+    pub requeue_stale_seconds: u64,
+    /// Runs started more often than this are blocked (the loop guard)
+    #[arg(long, env = "SRE_MAX_ATTEMPTS", value_name = "SRE_MAX_ATTEMPTS", default_value_t = 3,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_attempts: u32,
+    /// First retry delay after a transient failure; doubles per attempt, with jitter
+    #[arg(long, env = "SRE_RETRY_BASE_MS", value_name = "SRE_RETRY_BASE_MS", default_value_t = 2000)]
+    pub retry_base_ms: u64,
+    /// Longest retry delay
+    #[arg(long, env = "SRE_RETRY_MAX_MS", value_name = "SRE_RETRY_MAX_MS", default_value_t = 300_000)]
+    pub retry_max_ms: u64,
+    /// Validator test timeout passed with each run
+    #[arg(long, env = "SRE_VALIDATE_TIMEOUT_SECONDS", value_name = "SRE_VALIDATE_TIMEOUT_SECONDS",
+          default_value_t = 300, value_parser = clap::value_parser!(u32).range(1..=3600))]
+    pub validate_timeout_seconds: u32,
+    /// Consumer name prefix in the group [default: <hostname>-<pid>]
+    #[arg(long, env = "SRE_CONSUMER_NAME", value_name = "SRE_CONSUMER_NAME")]
+    pub consumer: Option<String>,
+    #[command(flatten)]
+    pub data: DataArgs,
+    #[command(subcommand)]
+    pub command: Option<Command>,
 }
 
 impl Config {
-    pub fn from_env() -> Result<Self, ConfigError> {
-        let url = |var: &str, port: u16| config::var(var).unwrap_or_else(|| format!("http://127.0.0.1:{port}"));
-        let host =
-            std::fs::read_to_string("/etc/hostname").map(|h| h.trim().to_owned()).unwrap_or_else(|_| "local".into());
-        Ok(Self {
-            http_addr: config::addr("SRE_HTTP_ADDR", "127.0.0.1:9100")?,
-            redis_url: config::var("REDIS_URL").unwrap_or_else(|| "redis://127.0.0.1:6379".into()),
-            database_url: sre_store::Store::url_from_env(&config::data_dir()),
-            stream: config::var("SRE_QUEUE_STREAM").unwrap_or_else(|| sre_queue::DEFAULT_STREAM.into()),
-            planner_url: url("SRE_PLANNER_URL", 50051),
-            policy_url: url("SRE_POLICY_URL", 50052),
-            scanner_url: url("SRE_SCANNER_URL", 50053),
-            validator_url: url("SRE_VALIDATOR_URL", 50054),
-            pr_url: url("SRE_PR_URL", 50055),
-            workers: config::u64_or("SRE_WORKERS", 2)?.clamp(1, 64) as usize,
-            reclaim_idle: Duration::from_secs(config::u64_or("SRE_RECLAIM_IDLE_SECONDS", 900)?),
-            requeue_stale: Duration::from_secs(config::u64_or("SRE_REQUEUE_STALE_SECONDS", 1200)?),
-            max_attempts: config::u64_or("SRE_MAX_ATTEMPTS", 3)?.max(1) as i64,
-            validate_timeout: Duration::from_secs(config::u64_or("SRE_VALIDATE_TIMEOUT_SECONDS", 300)?),
-            consumer: config::var("SRE_CONSUMER_NAME").unwrap_or_else(|| format!("{host}-{}", std::process::id())),
+    pub fn database_url(&self) -> String {
+        self.database_url.clone().unwrap_or_else(|| sre_store::Store::default_url(&self.data.data_dir))
+    }
+
+    pub fn reclaim_idle(&self) -> Duration {
+        Duration::from_secs(self.reclaim_idle_seconds)
+    }
+
+    pub fn requeue_stale(&self) -> Duration {
+        Duration::from_secs(self.requeue_stale_seconds)
+    }
+
+    pub fn validate_timeout(&self) -> Duration {
+        Duration::from_secs(u64::from(self.validate_timeout_seconds))
+    }
+
+    pub fn consumer(&self) -> String {
+        self.consumer.clone().unwrap_or_else(|| {
+            let host = std::fs::read_to_string("/etc/hostname")
+                .map(|h| h.trim().to_owned())
+                .unwrap_or_else(|_| "local".into());
+            format!("{host}-{}", std::process::id())
         })
+    }
+
+    /// The delay before retry number `attempt` (1-based): exponential from `retry_base_ms`, capped at
+    /// `retry_max_ms`, with full jitter over its upper half so retries of many runs spread out.
+    pub fn retry_delay(&self, attempt: u32, jitter: f64) -> Duration {
+        let exp = self.retry_base_ms.saturating_mul(1u64 << attempt.saturating_sub(1).min(20));
+        let capped = exp.min(self.retry_max_ms).max(1);
+        let jittered = capped as f64 * (0.5 + 0.5 * jitter.clamp(0.0, 1.0));
+        Duration::from_millis(jittered as u64)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+
+    #[test]
+    fn backoff_is_exponential_jittered_and_capped() {
+        let mut c = Config::try_parse_from(["sre-orchestrator"]).unwrap();
+        c.retry_base_ms = 1000;
+        c.retry_max_ms = 10_000;
+        assert_eq!(c.retry_delay(1, 1.0), Duration::from_secs(1));
+        assert_eq!(c.retry_delay(2, 1.0), Duration::from_secs(2));
+        assert_eq!(c.retry_delay(3, 0.0), Duration::from_millis(2000));
+        assert_eq!(c.retry_delay(30, 1.0), Duration::from_secs(10));
+        assert!(Config::try_parse_from(["sre-orchestrator", "--workers", "0"]).is_err());
+        let err = Config::try_parse_from(["sre-orchestrator", "--max-attempts", "x"]).unwrap_err().to_string();
+        assert!(err.contains("SRE_MAX_ATTEMPTS"), "{err}");
     }
 }

@@ -3,12 +3,13 @@
 //! records the run, and acks only after the record is written. Serves `/metrics`, `/health` and `/ready`
 //! (store and Redis reachable) on its HTTP port.
 //!
-//! Layout: `config.rs`, `metrics.rs` (the seed's pipeline families), `clients.rs` (traced gRPC clients),
-//! `pipeline.rs` (the stages), `worker.rs` (job loop, retries, reclaim, outbox), `main.rs`.
+//! Layout: `config.rs` (flags and env), `events.rs` (what it logs and counts: the seed's pipeline families),
+//! `clients.rs` (traced gRPC clients), `pipeline.rs` (the stages), `worker.rs` (job loop, retries, reclaim,
+//! outbox), `main.rs`.
 
 pub mod clients;
 pub mod config;
-pub mod metrics;
+pub mod events;
 pub mod pipeline;
 pub mod worker;
 
@@ -59,14 +60,14 @@ pub async fn run(
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<(), String> {
     let config = Arc::new(config);
-    let store = StoreCell::connect_in_background(config.database_url.clone());
+    let store = StoreCell::connect_in_background(config.database_url());
     let queue = Queue::new(&config.redis_url, &config.stream, sre_queue::DEFAULT_GROUP).map_err(|e| e.to_string())?;
     let clients = clients::Clients::new(&config, &GrpcMetrics::client(&registry))?;
     let pipeline = pipeline::Pipeline::new(
         clients,
-        metrics::PipelineMetrics::register(&registry),
+        events::PipelineMetrics::register(&registry),
         store.clone(),
-        config.validate_timeout,
+        config.validate_timeout_seconds,
     );
 
     let router = metrics_routes(registry.clone()).merge(
@@ -93,7 +94,7 @@ pub async fn run(
     let worker = Arc::new(worker::Worker { queue, store, pipeline, config: config.clone() });
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let mut workers = tokio::spawn(worker.run(stop_rx));
-    tracing::info!(workers = config.workers, consumer = %config.consumer, "consuming pipeline jobs");
+    tracing::info!(workers = config.workers, "consuming pipeline jobs");
 
     tokio::select! {
         () = shutdown => {}

@@ -2,24 +2,19 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use sre_orchestrator::Config;
+use sre_service_kit::config::{Command, parse_or_exit};
 use sre_service_kit::{probe, shutdown_signal};
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let config = match Config::from_env() {
-        Ok(c) => c,
-        Err(err) => {
-            eprintln!("orchestrator: configuration error: {err}");
-            return ExitCode::from(2);
-        }
-    };
-    if let Some(code) = probe::run_if_requested(config.http_addr) {
-        return code;
+    let config: Config = parse_or_exit();
+    if config.command == Some(Command::HealthProbe) {
+        return probe::run(config.http_addr);
     }
     let telemetry = match sre_telemetry::init(sre_telemetry::Config::from_env("orchestrator")) {
         Ok(t) => t,
         Err(err) => {
-            eprintln!("orchestrator: telemetry: {err}");
+            eprintln!("sre-orchestrator: telemetry: {err}");
             return ExitCode::from(2);
         }
     };

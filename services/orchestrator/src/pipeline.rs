@@ -1,39 +1,48 @@
 //! The fix pipeline: plan → policy(plan) → patch → policy(patch) → scans → validate → PR → persist, one
-//! span per stage (the parent of the gRPC client span it makes), stage durations into the seed's histogram.
+//! span per stage (the parent of the gRPC client span it makes) carrying the seed's attributes as soon as
+//! they are known, stage durations into the seed's histogram, every stage recorded on the run.
 
 use std::future::Future;
 use std::time::Instant;
 
+use serde_json::json;
+use sre_domain::{
+    ArtifactKind, Category, Label, Language, Outcome, PrLabel, PullRequestRef, Run, RunContextExt, RunPatch, Stage,
+    StageRecord, StageStatus, Tool, decision_label,
+};
 use sre_proto::{
     CheckPatchRequest, CheckPlanRequest, CreatePullRequestRequest, FailureInfo, GeneratePatchRequest,
-    GeneratePlanRequest, RunContext, RunScansRequest, ValidateRequest,
+    GeneratePlanRequest, RunScansRequest, ValidateRequest,
 };
-use sre_store::{RunRecord, RunUpdate, StageResult, Store};
+use sre_store::Store;
+use sre_telemetry::{Emit, record_ids};
 use tonic::{Code, Status};
 use tracing::Instrument;
 use tracing::field::Empty;
 
 use crate::clients::Clients;
-use crate::metrics::{Outcome, PipelineMetrics, Stage};
+use crate::events::{PipelineMetrics, StageFinished};
 
-/// Why a run could not conclude.
-#[derive(Debug, thiserror::Error)]
-pub enum PipelineError {
-    /// Worth retrying: a service was unreachable or overloaded.
-    #[error("{stage}: {message}")]
-    Transient { stage: &'static str, message: String },
+/// A run that could not conclude now and is worth trying again.
+#[derive(Debug)]
+pub struct Transient {
+    pub stage: Stage,
+    pub message: String,
+    /// Every stage so far, the failed one marked `retry`.
+    pub stages: Vec<StageRecord>,
 }
 
 /// A stage that ended the run early.
 enum Stop {
-    Transient(&'static str, String),
+    Transient(Stage, String),
     Failed(String),
 }
 
-/// What a concluded run found.
+/// What a concluded run found: its outcome, the record update and the artifacts to store.
 pub struct Concluded {
     pub outcome: Outcome,
-    pub update: RunUpdate,
+    pub patch: RunPatch,
+    pub artifacts: Vec<(ArtifactKind, String)>,
 }
 
 fn is_transient(status: &Status) -> bool {
@@ -41,6 +50,38 @@ fn is_transient(status: &Status) -> bool {
         status.code(),
         Code::Unavailable | Code::DeadlineExceeded | Code::ResourceExhausted | Code::Aborted | Code::Cancelled
     )
+}
+
+/// What the stages learn as they go: the seed's span attributes, the record update and artifacts.
+struct Progress<'a> {
+    run: &'a Run,
+    stages: Vec<StageRecord>,
+    patch: RunPatch,
+    artifacts: Vec<(ArtifactKind, String)>,
+}
+
+impl Progress<'_> {
+    /// Records the seed's attributes known so far on a stage (or the run's consumer) span.
+    fn record_on(&self, span: &tracing::Span) {
+        record_ids(span, self.run.ids());
+        if let Some(language) = self.patch.language {
+            span.record("language", language.as_str());
+        }
+        if let Some(category) = self.patch.category {
+            span.record("category", category.as_str());
+        }
+        if let Some(label) = self.patch.label {
+            span.record("pr_label", label.as_str());
+        }
+    }
+
+    /// Marks the last stage with the decision that ended the run.
+    fn conclude(&mut self, status: StageStatus, detail: &str) {
+        if let Some(last) = self.stages.last_mut() {
+            last.status = status;
+            detail.clone_into(&mut last.detail);
+        }
+    }
 }
 
 #[derive(Clone)]
@@ -57,9 +98,8 @@ impl Pipeline {
         clients: Clients,
         metrics: PipelineMetrics,
         store: sre_store::StoreCell,
-        validate_timeout: std::time::Duration,
+        validate_timeout_seconds: u32,
     ) -> Self {
-        let validate_timeout_seconds = validate_timeout.as_secs().min(u64::from(u32::MAX)) as u32;
         Self { clients, metrics, store, validate_timeout_seconds }
     }
 
@@ -67,113 +107,105 @@ impl Pipeline {
         &self.metrics
     }
 
-    /// Runs one stage in its own span, timing it and recording its result.
-    async fn stage<T>(
-        &self,
-        run_id: &str,
-        stages: &mut Vec<StageResult>,
-        stage: Stage,
-        call: impl Future<Output = Result<tonic::Response<T>, Status>>,
-    ) -> Result<T, Stop> {
+    /// The span of one stage, named after the seed, with the seed's attributes.
+    fn stage_span(stage: Stage, progress: &Progress<'_>) -> tracing::Span {
         let span = tracing::info_span!(
             "pipeline_stage",
             otel.name = stage.span_name(),
-            stage = stage.label(),
-            outcome = Empty,
             otel.status_code = Empty,
+            stage = stage.as_str(),
+            delivery_id = Empty,
+            run_key = Empty,
+            failure_id = Empty,
+            run_id = Empty,
+            correlation_id = Empty,
+            language = Empty,
+            category = Empty,
+            pr_label = Empty,
+            outcome = Empty,
         );
+        progress.record_on(&span);
+        span
+    }
+
+    /// Runs one stage in its own span, timing it and recording its result.
+    async fn stage<T>(
+        &self,
+        progress: &mut Progress<'_>,
+        stage: Stage,
+        call: impl Future<Output = Result<tonic::Response<T>, Status>>,
+    ) -> Result<T, Stop> {
+        let span = Self::stage_span(stage, progress);
         let start = Instant::now();
         let result = call.instrument(span.clone()).await;
         let elapsed = start.elapsed();
-        span.in_scope(|| self.metrics.stage(stage, elapsed.as_secs_f64()));
         let (status, out) = match result {
-            Ok(resp) => ("ok", Ok(resp.into_inner())),
-            Err(status) => {
+            Ok(resp) => (StageStatus::Ok, Ok(resp.into_inner())),
+            Err(err) => {
                 span.record("otel.status_code", "ERROR");
-                let message = format!("{}: {}", sre_telemetry::grpc::code_name(status.code() as i32), status.message());
-                span.in_scope(|| tracing::warn!(stage = stage.span_name(), error = %message, "stage failed"));
-                if is_transient(&status) {
-                    ("retry", Err(Stop::Transient(stage.span_name(), message)))
+                let message = format!("{}: {}", sre_telemetry::grpc::code_name(err.code() as i32), err.message());
+                if is_transient(&err) {
+                    (StageStatus::Retry, Err(Stop::Transient(stage, message)))
                 } else {
-                    ("failed", Err(Stop::Failed(format!("{} failed: {message}", stage.span_name()))))
+                    (StageStatus::Failed, Err(Stop::Failed(format!("{} failed: {message}", stage.span_name()))))
                 }
             }
         };
-        span.record("outcome", status);
-        stages.push(StageResult {
-            stage: stage.span_name().to_owned(),
-            status: status.to_owned(),
+        span.record("outcome", status.as_str());
+        span.in_scope(|| self.metrics.emit(StageFinished { stage, status, elapsed }));
+        let detail = match &out {
+            Err(Stop::Transient(_, m)) => m.clone(),
+            Err(Stop::Failed(m)) => m.clone(),
+            Ok(_) => String::new(),
+        };
+        progress.stages.push(StageRecord {
+            stage,
+            status,
+            attempt: progress.run.attempts,
             duration_ms: elapsed.as_millis() as u64,
-            detail: String::new(),
+            detail,
         });
         // Progress for the runs API and the heartbeat of the stale-run sweep; never fatal.
         if let Some(store) = self.store.get()
-            && let Err(err) = store.record_progress(run_id, stages).await
+            && let Err(err) = store.record_progress(&progress.run.run_id, &progress.stages).await
         {
             tracing::debug!(error = %err, "could not record progress");
         }
         out
     }
 
-    /// Marks the last stage with the decision that ended the run.
-    fn conclude(stages: &mut [StageResult], status: &str, detail: String) {
-        if let Some(last) = stages.last_mut() {
-            last.status = status.to_owned();
-            last.detail = detail;
-        }
-    }
-
-    /// Runs the stages for `run`. `Ok` means the run concluded (any outcome); `Err` means retry later.
-    pub async fn run(&self, run: &RunRecord) -> Result<Concluded, PipelineError> {
-        let mut stages = Vec::new();
-        let mut update = RunUpdate::default();
-        let result = self.stages(run, &mut stages, &mut update).await;
-        let span = tracing::Span::current();
+    /// Runs the stages for `run` (claimed: its `attempts` is this attempt). `Ok` means the run concluded
+    /// (any outcome); `Err` means it is worth trying again later.
+    pub async fn run(&self, run: &Run) -> Result<Concluded, Transient> {
+        let mut progress =
+            Progress { run, stages: run.stages.clone(), patch: RunPatch::default(), artifacts: Vec::new() };
+        let result = self.stages(&mut progress).await;
         let (outcome, reason) = match result {
             Ok(done) => done,
             Err(Stop::Failed(reason)) => (Outcome::Fail, reason),
-            Err(Stop::Transient(stage, message)) => return Err(PipelineError::Transient { stage, message }),
-        };
-        span.record("outcome", outcome.as_str());
-        update.status = outcome.as_str().to_owned();
-        update.reason = reason;
-        update.stages = stages;
-        Ok(Concluded { outcome, update })
-    }
-
-    async fn stages(
-        &self,
-        run: &RunRecord,
-        stages: &mut Vec<StageResult>,
-        update: &mut RunUpdate,
-    ) -> Result<(Outcome, String), Stop> {
-        let mut ctx = RunContext {
-            delivery_id: run.delivery_id.clone(),
-            run_key: run.run_key.clone(),
-            failure_id: run.failure_id.clone(),
-            run_id: run.run_id.clone(),
-            correlation_id: run.correlation_id.clone(),
-            repo: run.repo.clone(),
-            head_sha: run.head_sha.clone(),
-            language: String::new(),
-            category: String::new(),
-            tool: String::new(),
-            attempt: run.attempts.max(1) as u32,
-        };
-        let failure = FailureInfo {
-            event: run.failure_id.split(':').next().unwrap_or_default().to_owned(),
-            job_name: run.failure_name.clone(),
-            conclusion: "failure".into(),
-            head_branch: run.head_branch.clone(),
-            run_attempt: 1,
-            ..FailureInfo::default()
+            Err(Stop::Transient(stage, message)) => {
+                return Err(Transient { stage, message, stages: progress.stages });
+            }
         };
         let span = tracing::Span::current();
+        progress.record_on(&span);
+        span.record("outcome", outcome.as_str());
+        let mut patch = progress.patch;
+        patch.status = Some(outcome.into());
+        patch.reason = Some(reason);
+        patch.retry_at_ms = Some(None);
+        patch.stages = Some(progress.stages);
+        Ok(Concluded { outcome, patch, artifacts: progress.artifacts })
+    }
+
+    async fn stages(&self, p: &mut Progress<'_>) -> Result<(Outcome, String), Stop> {
+        let run = p.run;
+        let mut ctx = run.context();
+        let failure = FailureInfo::from(&run.failure);
 
         let planned = self
             .stage(
-                &run.run_id,
-                stages,
+                p,
                 Stage::Plan,
                 self.clients
                     .planner
@@ -182,23 +214,25 @@ impl Pipeline {
             )
             .await?;
         if let Some(planned_ctx) = planned.context {
+            // The planner's diagnosis; a spelling outside the domain is a planner bug, recorded as unknown.
+            p.patch.language = Some(planned_ctx.language().ok().flatten().unwrap_or(Language::Unknown));
+            p.patch.category = Some(planned_ctx.category().ok().flatten().unwrap_or(Category::Unknown));
+            p.patch.tool = planned_ctx.tool().ok().flatten().or(Some(Tool::Unknown));
             ctx.language = planned_ctx.language;
             ctx.category = planned_ctx.category;
+            ctx.tool = planned_ctx.tool;
         }
-        update.language.clone_from(&ctx.language);
-        update.category.clone_from(&ctx.category);
-        span.record("language", ctx.language.as_str());
-        span.record("category", ctx.category.as_str());
+        p.record_on(&tracing::Span::current());
         let plan = planned.plan.unwrap_or_default();
+        p.artifacts.push((ArtifactKind::Plan, plan_json(&plan)));
         if plan.steps.is_empty() {
-            Self::conclude(stages, "skipped", plan.summary.clone());
+            p.conclude(StageStatus::Skipped, &plan.summary);
             return Ok((Outcome::Skipped, plan.summary));
         }
 
         let decision = self
             .stage(
-                &run.run_id,
-                stages,
+                p,
                 Stage::PolicyPlan,
                 self.clients
                     .policy
@@ -208,14 +242,13 @@ impl Pipeline {
             .await?;
         if !decision.allowed {
             let codes = violation_codes(&decision.violations);
-            Self::conclude(stages, "blocked", codes.clone());
+            p.conclude(StageStatus::Blocked, &codes);
             return Ok((Outcome::Blocked, format!("plan blocked by policy: {codes}")));
         }
 
         let patch = self
             .stage(
-                &run.run_id,
-                stages,
+                p,
                 Stage::Patch,
                 self.clients
                     .planner
@@ -224,15 +257,15 @@ impl Pipeline {
             )
             .await?;
         if patch.diff.trim().is_empty() {
-            Self::conclude(stages, "skipped", "the plan produced no change".into());
-            return Ok((Outcome::Skipped, "the plan produced no change".into()));
+            let reason = "the plan produced no change";
+            p.conclude(StageStatus::Skipped, reason);
+            return Ok((Outcome::Skipped, reason.into()));
         }
-        update.diff = Some(patch.diff.clone());
+        p.artifacts.push((ArtifactKind::Diff, patch.diff.clone()));
 
         let decision = self
             .stage(
-                &run.run_id,
-                stages,
+                p,
                 Stage::PolicyPatch,
                 self.clients
                     .policy
@@ -240,19 +273,19 @@ impl Pipeline {
                     .check_patch(CheckPatchRequest { context: Some(ctx.clone()), diff: patch.diff.clone() }),
             )
             .await?;
-        update.danger_score = Some(decision.danger_score);
-        update.label.clone_from(&decision.label);
-        span.record("pr_label", decision.label.as_str());
+        let label = decision_label(&decision);
+        p.patch.danger_score = Some(decision.danger_score);
+        p.patch.label = Some(label);
+        p.record_on(&tracing::Span::current());
         if !decision.allowed {
             let codes = violation_codes(&decision.violations);
-            Self::conclude(stages, "blocked", codes.clone());
+            p.conclude(StageStatus::Blocked, &codes);
             return Ok((Outcome::Blocked, format!("patch blocked by policy: {codes}")));
         }
 
         let scans = self
             .stage(
-                &run.run_id,
-                stages,
+                p,
                 Stage::Scans,
                 self.clients
                     .scanner
@@ -260,16 +293,16 @@ impl Pipeline {
                     .run_scans(RunScansRequest { context: Some(ctx.clone()), diff: patch.diff.clone() }),
             )
             .await?;
+        p.artifacts.push((ArtifactKind::ScanReport, scan_json(&scans)));
         if scans.blocking {
             let detail = format!("{} finding(s)", scans.findings.len());
-            Self::conclude(stages, "blocked", detail.clone());
+            p.conclude(StageStatus::Blocked, &detail);
             return Ok((Outcome::Blocked, format!("security scan blocked the patch: {detail}")));
         }
 
         let validation = self
             .stage(
-                &run.run_id,
-                stages,
+                p,
                 Stage::Validate,
                 self.clients.validator.clone().validate(ValidateRequest {
                     context: Some(ctx.clone()),
@@ -278,6 +311,7 @@ impl Pipeline {
                 }),
             )
             .await?;
+        p.artifacts.push((ArtifactKind::Validation, validation_json(&validation)));
         if !validation.passed {
             let detail = if !validation.patch_applied {
                 "patch did not apply".to_owned()
@@ -286,15 +320,15 @@ impl Pipeline {
             } else {
                 format!("`{}` exited {}", validation.command, validation.exit_code)
             };
-            Self::conclude(stages, "failed", detail.clone());
+            p.conclude(StageStatus::Failed, &detail);
             return Ok((Outcome::Fail, format!("validation failed: {detail}")));
         }
 
         let title = format!("sre-agent: {}", plan.summary);
         let body = format!(
             "Automated fix for the failed `{}` check on {}.\n\nPlan ({}):\n{}\n\nDanger score: {:.1} ({}).\nValidated with `{}` (exit {}).\nRun: {}",
-            run.failure_name,
-            run.head_sha,
+            run.failure.display_name(),
+            run.failure.head_sha,
             plan.strategy,
             plan.steps
                 .iter()
@@ -302,55 +336,100 @@ impl Pipeline {
                 .collect::<Vec<_>>()
                 .join("\n"),
             decision.danger_score,
-            decision.label,
+            label.as_str(),
             validation.command,
             validation.exit_code,
             run.run_id,
         );
         let pr = self
             .stage(
-                &run.run_id,
-                stages,
+                p,
                 Stage::PrCreate,
                 self.clients.pr.clone().create_pull_request(CreatePullRequestRequest {
                     context: Some(ctx.clone()),
                     diff: patch.diff.clone(),
                     title,
                     body,
-                    label: decision.label.clone(),
-                    base_branch: run.head_branch.clone(),
+                    label: label.as_str().to_owned(),
+                    base_branch: run.failure.head_branch.clone(),
                 }),
             )
             .await?;
-        update.pr_number = Some(pr.number as i64);
-        update.pr_branch = pr.branch;
-        update.label = pr.label;
+        p.artifacts.push((
+            ArtifactKind::PullRequest,
+            json!({"number": pr.number, "branch": pr.branch, "url": pr.url, "label": pr.label,
+                   "commit_sha": pr.commit_sha, "backend": pr.backend})
+            .to_string(),
+        ));
+        p.patch.label = Some(PrLabel::parse(&pr.label).unwrap_or(label));
+        p.patch.pr = Some(PullRequestRef { number: pr.number, branch: pr.branch, url: pr.url });
         Ok((Outcome::Success, String::new()))
     }
 
-    /// `persist_artifact`: writes the run's record, patch and PR to the store. (Not itself in the stored
+    /// `persist_artifact`: writes the run's record and its artifacts to the store. (Not itself in the stored
     /// stage list, which it writes; its duration is in the stage histogram.)
     pub async fn persist(
         &self,
         store: &Store,
-        run_id: &str,
-        update: &mut RunUpdate,
+        run: &Run,
+        patch: &RunPatch,
+        artifacts: &[(ArtifactKind, String)],
     ) -> Result<(), sre_store::StoreError> {
-        let span = tracing::info_span!(
-            "pipeline_stage",
-            otel.name = Stage::PersistArtifact.span_name(),
-            stage = Stage::PersistArtifact.label(),
-            outcome = Empty,
-        );
-        update.trace_id = sre_telemetry::propagation::trace_id(&span).unwrap_or_default();
+        let progress = Progress { run, stages: Vec::new(), patch: patch.clone(), artifacts: Vec::new() };
+        let span = Self::stage_span(Stage::PersistArtifact, &progress);
         let start = Instant::now();
-        let result = store.update_run(run_id, update).instrument(span.clone()).await;
-        span.in_scope(|| self.metrics.stage(Stage::PersistArtifact, start.elapsed().as_secs_f64()));
-        span.record("outcome", if result.is_ok() { "ok" } else { "failed" });
+        let result = async {
+            for (kind, body) in artifacts {
+                store.put_artifact(&run.run_id, *kind, body).await?;
+            }
+            store.update_run(&run.run_id, patch).await
+        }
+        .instrument(span.clone())
+        .await;
+        let status = if result.is_ok() { StageStatus::Ok } else { StageStatus::Failed };
+        span.record("outcome", status.as_str());
+        if let Some(outcome) = patch.status.and_then(|s| s.outcome()) {
+            span.record("outcome", outcome.as_str());
+        }
+        span.in_scope(|| {
+            self.metrics.emit(StageFinished { stage: Stage::PersistArtifact, status, elapsed: start.elapsed() })
+        });
         result
     }
 }
 
 fn violation_codes(violations: &[sre_proto::Violation]) -> String {
     violations.iter().filter(|v| v.blocking).map(|v| v.code.as_str()).collect::<Vec<_>>().join(", ")
+}
+
+fn plan_json(plan: &sre_proto::FixPlan) -> String {
+    let steps: Vec<_> =
+        plan.steps.iter().map(|s| json!({"action": s.action, "path": s.path, "rationale": s.rationale})).collect();
+    json!({"strategy": plan.strategy, "summary": plan.summary, "confidence": plan.confidence, "steps": steps})
+        .to_string()
+}
+
+fn scan_json(scans: &sre_proto::RunScansResponse) -> String {
+    let findings: Vec<_> = scans
+        .findings
+        .iter()
+        .map(|f| {
+            let severity = sre_domain::Severity::from(f.severity());
+            json!({"scanner": f.scanner, "severity": severity.as_str(), "rule_id": f.rule_id, "path": f.path,
+                   "line": f.line, "title": f.title})
+        })
+        .collect();
+    let runs: Vec<_> = scans
+        .runs
+        .iter()
+        .map(|r| json!({"scanner": r.scanner, "status": r.status, "detail": r.detail, "duration_ms": r.duration_ms}))
+        .collect();
+    json!({"blocking": scans.blocking, "findings": findings, "runs": runs, "sbom_components": scans.sbom_components})
+        .to_string()
+}
+
+fn validation_json(v: &sre_proto::ValidateResponse) -> String {
+    json!({"passed": v.passed, "patch_applied": v.patch_applied, "command": v.command, "exit_code": v.exit_code,
+           "timed_out": v.timed_out, "duration_ms": v.duration_ms, "sandbox": v.sandbox, "log_tail": v.log_tail})
+    .to_string()
 }

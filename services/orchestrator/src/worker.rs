@@ -1,21 +1,32 @@
-//! The job loop: read or reclaim a job, continue its trace, run the pipeline, persist, then ack.
+//! The job loop: read or reclaim a job, continue its trace, claim its run (`process_pipeline_event`), run
+//! the stages (`run_fix_pipeline`), persist, then ack. A transient failure schedules the job again with
+//! exponential backoff and jitter in the queue's delayed set (no worker waits on it); housekeeping promotes
+//! due retries, samples the queue gauges and re-enqueues runs whose job was lost.
 
+use std::hash::BuildHasher;
 use std::sync::Arc;
 use std::time::Duration;
 
-use sre_queue::{Delivery, Job, Queue, RunRef};
-use sre_store::{Claim, RunUpdate, StoreCell};
-use sre_telemetry::{BusinessIds, propagation};
+use sre_domain::{LoopBlockedReason, Outcome, RetryReason, Run, RunPatch, RunStatus, Task, TaskStatus, short_sha};
+use sre_queue::{Delivery, Publish, Queue};
+use sre_store::{Claim, Store, StoreCell};
+use sre_telemetry::{Emit, propagation, record_ids};
 use tokio::sync::watch;
 use tracing::Instrument;
 use tracing::field::Empty;
 
 use crate::config::Config;
-use crate::metrics::Outcome;
-use crate::pipeline::{Pipeline, PipelineError};
+use crate::events::{LoopBlocked, RetryScheduled, RunFinished, TaskStatusChanged};
+use crate::pipeline::{Concluded, Pipeline, Transient};
 
 /// How long a worker waits for a new job before checking for shutdown and reclaimable jobs.
 const READ_BLOCK: Duration = Duration::from_secs(2);
+/// How often due retries are moved into the stream.
+const PROMOTE_EVERY: Duration = Duration::from_millis(500);
+/// How often the queue gauges are sampled and the outbox swept.
+const SWEEP_EVERY: Duration = Duration::from_secs(5);
+/// A run stored but never enqueued is picked up by the sweep after this long.
+const UNENQUEUED_GRACE_MS: i64 = 30_000;
 
 pub struct Worker {
     pub queue: Queue,
@@ -28,14 +39,22 @@ impl Worker {
     /// Runs `config.workers` consumer loops until `stop` flips; in-flight runs finish first.
     pub async fn run(self: Arc<Self>, stop: watch::Receiver<bool>) {
         let mut loops = Vec::new();
+        let consumer = self.config.consumer();
         for i in 0..self.config.workers {
-            let consumer = format!("{}-{i}", self.config.consumer);
-            loops.push(tokio::spawn(self.clone().consume(consumer, stop.clone())));
+            loops.push(tokio::spawn(self.clone().consume(format!("{consumer}-{i}"), stop.clone())));
         }
         loops.push(tokio::spawn(self.clone().housekeeping(stop.clone())));
         for l in loops {
             let _ = l.await;
         }
+    }
+
+    fn metrics(&self) -> &crate::events::PipelineMetrics {
+        self.pipeline.metrics()
+    }
+
+    fn task(&self, task: Task, status: TaskStatus, reason: &str) {
+        self.metrics().emit(TaskStatusChanged { task, status, reason });
     }
 
     async fn consume(self: Arc<Self>, consumer: String, stop: watch::Receiver<bool>) {
@@ -47,7 +66,7 @@ impl Worker {
                 continue;
             }
             // Jobs a dead worker left behind come first, then new ones.
-            let next = match self.queue.reclaim(&consumer, self.config.reclaim_idle, 1).await {
+            let next = match self.queue.reclaim(&consumer, self.config.reclaim_idle(), 1).await {
                 Ok(claimed) if !claimed.is_empty() => Ok(claimed.into_iter().next()),
                 Ok(_) => reader.read(1).await.map(|v| v.into_iter().next()),
                 Err(e) => Err(e),
@@ -93,124 +112,160 @@ impl Worker {
         );
         // Before the span is entered.
         propagation::set_remote_parent(&span, propagation::extract_map(&job.trace_context));
-        BusinessIds {
-            delivery_id: &job.delivery_id,
-            run_key: &job.run_key,
-            failure_id: "",
-            run_id: &job.run_id,
-            correlation_id: &job.correlation_id,
-        }
-        .record_on(&span);
+        record_ids(&span, job.ids());
         self.process(&delivery).instrument(span).await;
     }
 
     async fn process(&self, delivery: &Delivery) {
-        let metrics = self.pipeline.metrics();
         let Some(store) = self.store.get() else { return };
-        metrics.task("started");
+        let process = Task::ProcessPipelineEvent;
+        self.task(process, TaskStatus::Started, "");
+        if delivery.reclaimed {
+            // The queue redelivered a job a dead (or stuck) worker held: the seed's Celery-style retry.
+            self.metrics().emit(RetryScheduled {
+                reason: RetryReason::CeleryRetry,
+                attempt: 0,
+                delay: Duration::ZERO,
+                detail: "job reclaimed from a consumer that did not ack it",
+            });
+        }
         // A reclaimed delivery, or a job re-enqueued for a dead worker's run, may take over a running run;
         // any other job for a run that is running or finished is a duplicate.
         let takeover = delivery.reclaimed || delivery.job.takeover;
         let run = match store.claim_run(&delivery.job.run_id, takeover).await {
             Ok(Claim::Claimed(run)) => run,
             Ok(Claim::Finished(run) | Claim::InProgress(run)) => {
-                tracing::info!(status = %run.status, "duplicate job for a run that is running or finished; acking it");
-                metrics.task("success");
+                let why = format!("duplicate job for a run that is {}; acked", run.status.as_str());
+                self.task(process, TaskStatus::Success, &why);
                 self.ack(delivery).await;
                 return;
             }
             Ok(Claim::Missing) => {
                 // A job from another deployment sharing this Redis stream (each store needs its own
                 // SRE_QUEUE_STREAM), or a run deleted since: nothing here can run it.
-                tracing::error!(stream = self.queue.stream(), "job names a run this store does not have; dropping it");
-                metrics.task("fail");
+                self.task(process, TaskStatus::Fail, "the job names a run this store does not have; dropped");
                 self.ack(delivery).await;
                 return;
             }
             Err(err) => {
-                // Leave it pending: it is reclaimed once the store answers again.
-                tracing::error!(error = %err, "could not start run; job stays pending");
-                metrics.task("retry");
-                metrics.retry("transient_error");
+                // Left pending: it is reclaimed once the store answers again.
+                tracing::error!(error = %err, "could not claim the run");
+                self.task(process, TaskStatus::Retry, "store unavailable; the job stays pending");
                 return;
             }
         };
-        tracing::Span::current().record("failure_id", run.failure_id.as_str());
+        let span = tracing::Span::current();
+        record_ids(&span, run.ids());
+        // A job published by a retry or the sweep may belong to another trace: link the delivery's story.
+        let origin = run.origin_traceparent.as_str();
+        if propagation::trace_id_of(origin) != propagation::trace_id(&span) {
+            propagation::add_link(&span, origin);
+        }
         if run.attempts > self.config.max_attempts {
-            tracing::warn!(attempts = run.attempts, max = self.config.max_attempts, "loop guard: too many attempts");
-            metrics.loop_blocked("max_attempts");
-            let mut update = RunUpdate {
-                status: Outcome::Blocked.as_str().into(),
-                reason: format!("blocked after {} attempts", run.attempts - 1),
-                stages: run.stages.clone(),
-                ..RunUpdate::default()
-            };
-            self.finish(delivery, Outcome::Blocked, &mut update).await;
+            let detail = format!("blocked after {} attempts", run.attempts - 1);
+            self.metrics().emit(LoopBlocked {
+                reason: LoopBlockedReason::MaxAttempts,
+                attempts: run.attempts,
+                detail: &detail,
+            });
+            self.task(process, TaskStatus::Success, "loop guard");
+            let patch = RunPatch::concluded(Outcome::Blocked, detail);
+            self.finish(store, delivery, &run, Task::ProcessPipelineEvent, Outcome::Blocked, patch, &[]).await;
             return;
         }
-        tracing::info!(attempt = run.attempts, repo_sha = %short(&run.head_sha), "pipeline run started");
+        self.task(process, TaskStatus::Success, "");
+        tracing::info!(attempt = run.attempts, head_sha = short_sha(&run.failure.head_sha), "pipeline run started");
 
+        self.task(Task::RunFixPipeline, TaskStatus::Started, "");
         match self.pipeline.run(&run).await {
-            Ok(mut concluded) => {
-                self.finish(delivery, concluded.outcome, &mut concluded.update).await;
+            Ok(Concluded { outcome, patch, artifacts }) => {
+                self.finish(store, delivery, &run, Task::RunFixPipeline, outcome, patch, &artifacts).await;
             }
-            Err(PipelineError::Transient { stage, message }) => {
-                tracing::warn!(stage, error = %message, attempt = run.attempts, "transient failure; retrying the run later");
-                metrics.retry("transient_error");
-                metrics.task("retry");
-                self.retry_later(delivery, run.attempts).await;
-            }
+            Err(transient) => self.retry_later(store, delivery, &run, transient).await,
         }
     }
 
     /// Persists the concluded run, then acks. If the store fails the job stays pending (reclaimed later).
-    async fn finish(&self, delivery: &Delivery, outcome: Outcome, update: &mut RunUpdate) {
-        let metrics = self.pipeline.metrics();
-        let Some(store) = self.store.get() else { return };
+    #[allow(clippy::too_many_arguments)]
+    async fn finish(
+        &self,
+        store: &Store,
+        delivery: &Delivery,
+        run: &Run,
+        task: Task,
+        outcome: Outcome,
+        patch: RunPatch,
+        artifacts: &[(sre_domain::ArtifactKind, String)],
+    ) {
         let span = tracing::Span::current();
         span.record("outcome", outcome.as_str());
-        if let Err(err) = self.pipeline.persist(store, &delivery.job.run_id, update).await {
-            tracing::error!(error = %err, "could not record the run; job stays pending for reclaim");
+        if let Err(err) = self.pipeline.persist(store, run, &patch, artifacts).await {
+            tracing::error!(error = %err, "could not record the run");
             span.record("otel.status_code", "ERROR");
-            metrics.task("retry");
-            metrics.retry("transient_error");
+            self.task(task, TaskStatus::Retry, "could not record the run; the job stays pending for reclaim");
             return;
         }
-        metrics.outcome(outcome);
-        metrics.task("success");
-        tracing::info!(
-            outcome = outcome.as_str(),
-            reason = %update.reason,
-            danger_score = update.danger_score,
-            pr_number = update.pr_number,
-            "pipeline run finished"
-        );
+        self.metrics().emit(RunFinished {
+            outcome,
+            reason: patch.reason.as_deref().unwrap_or_default(),
+            attempts: run.attempts,
+            danger_score: patch.danger_score,
+            pr_number: patch.pr.as_ref().map(|p| p.number),
+        });
+        let status = if outcome == Outcome::Fail { TaskStatus::Fail } else { TaskStatus::Success };
+        self.task(task, status, patch.reason.as_deref().unwrap_or_default());
         self.ack(delivery).await;
     }
 
-    /// Puts a fresh copy of the job on the queue after a backoff, then acks this delivery.
-    async fn retry_later(&self, delivery: &Delivery, attempts: i64) {
-        let delay = Duration::from_secs(2u64.saturating_pow(attempts.clamp(0, 5) as u32));
-        tokio::time::sleep(delay).await;
-        if let Some(store) = self.store.get() {
-            let requeued = RunUpdate {
-                status: "queued".into(),
-                reason: "retrying after a transient error".into(),
-                ..RunUpdate::default()
-            };
-            if let Err(err) = store.update_run(&delivery.job.run_id, &requeued).await {
-                tracing::warn!(error = %err, "could not mark run queued");
-            }
+    /// Schedules the run again after a transient failure: recorded as queued with its due time, its job in
+    /// the delayed set (through `publish`, so the retry has a producer span), this delivery acked. The loop
+    /// guard ends a run that keeps failing.
+    async fn retry_later(&self, store: &Store, delivery: &Delivery, run: &Run, t: Transient) {
+        let detail = format!("{} (transient): {}", t.stage.span_name(), t.message);
+        if run.attempts >= self.config.max_attempts {
+            let detail = format!("gave up after {} attempts; last: {detail}", run.attempts);
+            self.metrics().emit(LoopBlocked {
+                reason: LoopBlockedReason::MaxAttempts,
+                attempts: run.attempts,
+                detail: &detail,
+            });
+            let mut patch = RunPatch::concluded(Outcome::Blocked, detail);
+            patch.stages = Some(t.stages);
+            self.finish(store, delivery, run, Task::RunFixPipeline, Outcome::Blocked, patch, &[]).await;
+            return;
         }
-        let mut job: Job = delivery.job.clone();
-        job.trace_context = propagation::inject_map(&tracing::Span::current());
-        match self.queue.enqueue(&job).await {
+        let jitter = (std::collections::hash_map::RandomState::new().hash_one(&delivery.id) % 1000) as f64 / 999.0;
+        let delay = self.config.retry_delay(run.attempts, jitter);
+        let due = sre_store::now_ms() + delay.as_millis() as i64;
+        let patch = RunPatch {
+            status: Some(RunStatus::Queued),
+            reason: Some(format!("retry {} scheduled: {detail}", run.attempts + 1)),
+            stages: Some(t.stages),
+            retry_at_ms: Some(Some(due)),
+            ..RunPatch::default()
+        };
+        if let Err(err) = store.update_run(&run.run_id, &patch).await {
+            tracing::error!(error = %err, "could not record the retry; the job stays pending for reclaim");
+            self.task(Task::RunFixPipeline, TaskStatus::Retry, "store unavailable; the job stays pending");
+            return;
+        }
+        let opts = Publish { delay: Some(delay), link: Some(&run.origin_traceparent), ..Publish::default() };
+        match self.queue.publish(run.ids(), opts).await {
             Ok(_) => {
-                self.pipeline.metrics().retry("celery_retry");
+                self.metrics().emit(RetryScheduled {
+                    reason: RetryReason::TransientError,
+                    attempt: run.attempts,
+                    delay,
+                    detail: &detail,
+                });
+                self.task(Task::RunFixPipeline, TaskStatus::Retry, &detail);
                 self.ack(delivery).await;
             }
-            // Not acked: the original delivery is reclaimed after the idle timeout.
-            Err(err) => tracing::error!(error = %err, "could not requeue; leaving the job pending"),
+            // Not acked: this delivery is reclaimed after the idle timeout and runs the retry then.
+            Err(err) => {
+                tracing::error!(error = %err, "could not schedule the retry; the job stays pending");
+                self.task(Task::RunFixPipeline, TaskStatus::Retry, "queue unavailable; the job stays pending");
+            }
         }
     }
 
@@ -221,18 +276,28 @@ impl Worker {
         }
     }
 
-    /// Queue depth gauge and the outbox sweep (runs stored but never enqueued, e.g. Redis was down).
+    /// Due retries into the stream; the queue gauges and the outbox sweep every few seconds.
     async fn housekeeping(self: Arc<Self>, mut stop: watch::Receiver<bool>) {
-        let mut tick = tokio::time::interval(Duration::from_secs(5));
+        let mut tick = tokio::time::interval(PROMOTE_EVERY);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut last_sweep = tokio::time::Instant::now() - SWEEP_EVERY;
         loop {
             tokio::select! {
                 _ = tick.tick() => {}
                 _ = stop.changed() => return,
             }
-            match self.queue.depth().await {
-                Ok(depth) => self.pipeline.metrics().queue(depth),
-                Err(err) => tracing::debug!(error = %err, "queue depth unavailable"),
+            match self.queue.promote_due(100).await {
+                Ok(0) => {}
+                Ok(n) => tracing::debug!(moved = n, "due retries moved into the stream"),
+                Err(err) => tracing::debug!(error = %err, "could not promote due retries"),
+            }
+            if last_sweep.elapsed() < SWEEP_EVERY {
+                continue;
+            }
+            last_sweep = tokio::time::Instant::now();
+            match (self.queue.depth().await, self.queue.delayed_len().await) {
+                (Ok(depth), Ok(delayed)) => self.metrics().queue(depth, delayed),
+                (Err(err), _) | (_, Err(err)) => tracing::debug!(error = %err, "queue depth unavailable"),
             }
             self.sweep_outbox().await;
         }
@@ -240,23 +305,23 @@ impl Worker {
 
     /// Re-enqueues runs whose job may be gone: never enqueued (Redis was down at the webhook), or queued /
     /// running with no progress for longer than any stage takes (their job was lost, e.g. Redis restarted
-    /// empty, or their worker died). The claim in [`Self::process`] makes a surplus job harmless.
+    /// empty, or their worker died). Each publish starts a new trace linked to the delivery's original one.
+    /// The claim in [`Self::process`] makes a surplus job harmless.
     async fn sweep_outbox(&self) {
         let Some(store) = self.store.get() else { return };
-        let stale = self.config.requeue_stale.as_millis() as i64;
-        let Ok(runs) = store.runs_to_requeue(30_000, stale).await else { return };
+        let stale = self.config.requeue_stale().as_millis() as i64;
+        let Ok(runs) = store.runs_to_requeue(UNENQUEUED_GRACE_MS, stale).await else { return };
         for run in runs {
-            let run_ref = RunRef {
-                run_id: &run.run_id,
-                run_key: &run.run_key,
-                delivery_id: &run.delivery_id,
-                correlation_id: &run.correlation_id,
-            };
             // A run left running by a dead worker may be taken over; a queued one is simply queued again.
-            match self.queue.publish(run_ref, run.status == "running").await {
+            let opts = Publish {
+                takeover: run.status == RunStatus::Running,
+                link: Some(&run.origin_traceparent),
+                ..Publish::default()
+            };
+            match self.queue.publish(run.ids(), opts).await {
                 Ok(_) => {
                     let _ = store.mark_enqueued(&run.run_id).await;
-                    tracing::warn!(run_id = %run.run_id, status = %run.status, enqueued_before = run.enqueued,
+                    tracing::warn!(run_id = %run.run_id, status = run.status.as_str(), enqueued_before = run.enqueued,
                         "outbox: re-enqueued a run whose job was missing");
                 }
                 Err(err) => {
@@ -266,8 +331,4 @@ impl Worker {
             }
         }
     }
-}
-
-fn short(sha: &str) -> &str {
-    &sha[..sha.len().min(12)]
 }

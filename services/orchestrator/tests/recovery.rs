@@ -5,24 +5,28 @@
 
 use std::time::{Duration, Instant};
 
-use sre_store::{Claim, Ingested, NewEvent, NewRun, Store};
+use clap::Parser;
+use sre_domain::{Conclusion, EventKind, Failure, Run, RunStatus};
+use sre_store::{Claim, Ingested, NewEvent, Store};
 
 async fn stored_run(store: &Store, n: u32) -> String {
-    let run = NewRun {
-        run_id: format!("recovery-run-{n}-{}", uuid::Uuid::new_v4().simple()),
-        run_key: format!("acme/app:lint:{n}"),
-        failure_id: format!("workflow_run:{n}"),
-        correlation_id: format!("c-{n}"),
+    let failure = Failure {
         repo: "acme/app".into(),
         head_sha: "0123456789abcdef0123456789abcdef01234567".into(),
         head_branch: "main".into(),
-        failure_name: "lint".into(),
-        attempt: 1,
+        event: Some(EventKind::WorkflowRun),
+        conclusion: Some(Conclusion::Failure),
+        run_attempt: 1,
+        workflow_name: format!("lint-{n}"),
+        workflow_run_id: Some(u64::from(n)),
+        ..Failure::default()
     };
-    let delivery = format!("recovery-delivery-{}", run.run_id);
+    let run_id = format!("recovery-run-{n}-{}", uuid::Uuid::new_v4().simple());
+    let delivery = format!("recovery-delivery-{run_id}");
+    let run = Run::new(run_id, delivery.clone(), failure, sre_store::now_ms());
     let event = NewEvent {
         delivery_id: &delivery,
-        event: "workflow_run",
+        event: EventKind::WorkflowRun,
         action: "completed",
         repo: "acme/app",
         payload: b"{}",
@@ -45,24 +49,30 @@ async fn runs_whose_job_was_lost_are_picked_up_again() {
 
     let redis_url = std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into());
     let unused = "http://127.0.0.1:9".to_owned(); // never called: the loop guard stops every run first
-    let config = sre_orchestrator::Config {
-        http_addr: "127.0.0.1:0".parse().unwrap(),
-        redis_url,
-        database_url,
-        stream: format!("sre:test:recovery:{}", uuid::Uuid::new_v4().simple()),
-        planner_url: unused.clone(),
-        policy_url: unused.clone(),
-        scanner_url: unused.clone(),
-        validator_url: unused.clone(),
-        pr_url: unused,
-        workers: 1,
-        reclaim_idle: Duration::from_secs(600),
-        requeue_stale: Duration::from_millis(500),
-        max_attempts: 0,
-        validate_timeout: Duration::from_secs(60),
-        consumer: "recovery-test".into(),
-    };
-    tokio::time::sleep(Duration::from_millis(600)).await; // both runs are now stale
+    let mut config = sre_orchestrator::Config::try_parse_from([
+        "sre-orchestrator",
+        "--http-addr",
+        "127.0.0.1:0",
+        "--redis-url",
+        &redis_url,
+        "--database-url",
+        &database_url,
+        "--consumer",
+        "recovery-test",
+        "--workers",
+        "1",
+    ])
+    .unwrap();
+    config.stream = format!("sre:test:recovery:{}", uuid::Uuid::new_v4().simple());
+    for url in [&mut config.planner_url, &mut config.policy_url, &mut config.scanner_url] {
+        url.clone_from(&unused);
+    }
+    config.validator_url.clone_from(&unused);
+    config.pr_url = unused;
+    config.requeue_stale_seconds = 1;
+    // Every claimed run is blocked at once, so no service is ever called.
+    config.max_attempts = 0;
+    tokio::time::sleep(Duration::from_millis(1100)).await; // both runs are now stale
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let orchestrator =
@@ -80,7 +90,7 @@ async fn runs_whose_job_was_lost_are_picked_up_again() {
             assert!(Instant::now() < deadline, "run {run_id} was never picked up again: {run:?}");
             tokio::time::sleep(Duration::from_millis(200)).await;
         };
-        assert_eq!(run.status, "blocked", "{run:?}");
+        assert_eq!(run.status, RunStatus::Blocked, "{run:?}");
         assert!(run.reason.contains("attempts"), "{}", run.reason);
     }
     let _ = stop.send(());

@@ -1,5 +1,6 @@
 //! Rule-based planning: language detection, failure classification and the whitespace-hygiene fix.
 
+use sre_domain::{Category, Language};
 use sre_proto::{FixPlan, PlanStep};
 
 /// Files larger than this are never edited.
@@ -8,34 +9,36 @@ pub const MAX_FILE_BYTES: usize = 1024 * 1024;
 pub const MAX_FILES: usize = 50;
 
 /// Language of a repository from the files in it.
-pub fn detect_language(files: &[String]) -> &'static str {
+pub fn detect_language(files: &[String]) -> Language {
     let has = |name: &str| files.iter().any(|f| f == name || f.ends_with(&format!("/{name}")));
     let has_ext = |ext: &str| files.iter().any(|f| f.ends_with(ext));
     if has("Cargo.toml") {
-        "rust"
+        Language::Rust
     } else if has("go.mod") {
-        "go"
+        Language::Go
+    } else if has("tsconfig.json") {
+        Language::Typescript
     } else if has("package.json") {
-        "node"
+        Language::Javascript
     } else if has("pyproject.toml") || has("setup.py") || has("requirements.txt") || has_ext(".py") {
-        "python"
+        Language::Python
     } else {
-        "unknown"
+        Language::Unknown
     }
 }
 
 /// Category of a failure from the workflow, job or check name.
-pub fn classify(name: &str) -> &'static str {
+pub fn classify(name: &str) -> Category {
     let n = name.to_ascii_lowercase();
     let any = |words: &[&str]| words.iter().any(|w| n.contains(w));
     if any(&["lint", "fmt", "format", "style", "whitespace", "clippy", "flake8", "ruff", "eslint"]) {
-        "lint"
+        Category::Lint
     } else if any(&["test", "spec", "pytest", "unit"]) {
-        "test"
+        Category::Test
     } else if any(&["build", "compile"]) {
-        "build"
+        Category::Compile
     } else {
-        "unknown"
+        Category::Unknown
     }
 }
 
@@ -122,7 +125,7 @@ pub fn hygiene_plan(files: &[(String, HygieneIssues)]) -> FixPlan {
 }
 
 /// The plan for a category no rule covers.
-pub fn no_rule_plan(category: &str, language: &str) -> FixPlan {
+pub fn no_rule_plan(category: Category, language: Language) -> FixPlan {
     FixPlan {
         strategy: "none".to_owned(),
         summary: format!("no rule fixes {category} failures in {language} repositories"),
@@ -138,19 +141,19 @@ mod tests {
     #[test]
     fn detects_languages() {
         let f = |v: &[&str]| v.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
-        assert_eq!(detect_language(&f(&["Cargo.toml", "src/lib.rs"])), "rust");
-        assert_eq!(detect_language(&f(&["app.py", "Makefile"])), "python");
-        assert_eq!(detect_language(&f(&["web/package.json"])), "node");
-        assert_eq!(detect_language(&f(&["README.md"])), "unknown");
+        assert_eq!(detect_language(&f(&["Cargo.toml", "src/lib.rs"])), Language::Rust);
+        assert_eq!(detect_language(&f(&["app.py", "Makefile"])), Language::Python);
+        assert_eq!(detect_language(&f(&["web/package.json"])), Language::Javascript);
+        assert_eq!(detect_language(&f(&["README.md"])), Language::Unknown);
     }
 
     #[test]
     fn classifies_names() {
-        assert_eq!(classify("Lint"), "lint");
-        assert_eq!(classify("cargo fmt --check"), "lint");
-        assert_eq!(classify("unit-tests (3.11)"), "test");
-        assert_eq!(classify("Build release"), "build");
-        assert_eq!(classify("deploy"), "unknown");
+        assert_eq!(classify("Lint"), Category::Lint);
+        assert_eq!(classify("cargo fmt --check"), Category::Lint);
+        assert_eq!(classify("unit-tests (3.11)"), Category::Test);
+        assert_eq!(classify("Build release"), Category::Compile);
+        assert_eq!(classify("deploy"), Category::Unknown);
     }
 
     #[test]

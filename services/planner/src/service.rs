@@ -2,14 +2,17 @@
 
 use std::path::{Component, Path, PathBuf};
 
+use sre_domain::{Category, Language};
 use sre_gitwork::{Repo, diff_stat};
 use sre_proto::planner_server::{Planner, PlannerServer};
 use sre_proto::{FixPlan, GeneratePatchRequest, GeneratePatchResponse, GeneratePlanRequest, GeneratePlanResponse};
 use sre_service_kit::grpc::Built;
-use sre_service_kit::{git_status, require_context};
+use sre_service_kit::require_context;
 use sre_telemetry::SharedRegistry;
 use tonic::{Request, Response, Status};
 
+use crate::config::Config;
+use crate::error::PlannerError;
 use crate::rules;
 
 /// Candidate files read per plan, at most (keeps a huge repository from stalling the planner).
@@ -24,14 +27,20 @@ impl PlannerService {
         Self { repos_dir }
     }
 
-    async fn plan(&self, repo: &Repo, sha: &str, category: &str, language: &str) -> Result<FixPlan, Status> {
-        if category != "lint" {
+    async fn plan(
+        &self,
+        repo: &Repo,
+        sha: &str,
+        category: Category,
+        language: Language,
+    ) -> Result<FixPlan, PlannerError> {
+        if category != Category::Lint {
             return Ok(rules::no_rule_plan(category, language));
         }
-        let files = repo.list_files(sha).await.map_err(git_status)?;
+        let files = repo.list_files(sha).await?;
         let mut found = Vec::new();
         for path in files.iter().filter(|p| rules::is_hygiene_candidate(p)).take(MAX_FILES_SCANNED) {
-            let bytes = repo.read_file(sha, path).await.map_err(git_status)?;
+            let bytes = repo.read_file(sha, path).await?;
             if bytes.len() > rules::MAX_FILE_BYTES {
                 continue;
             }
@@ -58,23 +67,29 @@ impl Planner for PlannerService {
         request: Request<GeneratePlanRequest>,
     ) -> Result<Response<GeneratePlanResponse>, Status> {
         let req = request.into_inner();
-        let ctx = require_context(req.context.as_ref())?;
+        let ctx = require_context(req.context.as_ref()).map_err(PlannerError::from)?;
         let failure = req.failure.unwrap_or_default();
-        let repo = Repo::open(&self.repos_dir, &ctx.repo).map_err(git_status)?;
-        let sha = repo.resolve(&ctx.head_sha).await.map_err(git_status)?;
-        let files = repo.list_files(&sha).await.map_err(git_status)?;
+        let repo = Repo::open(&self.repos_dir, &ctx.repo).map_err(PlannerError::from)?;
+        let sha = repo.resolve(&ctx.head_sha).await.map_err(PlannerError::from)?;
+        let files = repo.list_files(&sha).await.map_err(PlannerError::from)?;
         let language = rules::detect_language(&files);
         let name = if failure.job_name.is_empty() { &failure.workflow_name } else { &failure.job_name };
         let category = rules::classify(name);
         let span = tracing::Span::current();
-        span.record("language", language);
-        span.record("category", category);
+        span.record("language", language.as_str());
+        span.record("category", category.as_str());
 
         let plan = self.plan(&repo, &sha, category, language).await?;
-        tracing::info!(strategy = %plan.strategy, steps = plan.steps.len(), language, category, "plan generated");
+        tracing::info!(
+            strategy = %plan.strategy,
+            steps = plan.steps.len(),
+            language = language.as_str(),
+            category = category.as_str(),
+            "plan generated"
+        );
         let mut ctx = ctx.clone();
-        ctx.language = language.to_owned();
-        ctx.category = category.to_owned();
+        ctx.language = language.as_str().to_owned();
+        ctx.category = category.as_str().to_owned();
         Ok(Response::new(GeneratePlanResponse { context: Some(ctx), plan: Some(plan) }))
     }
 
@@ -83,31 +98,29 @@ impl Planner for PlannerService {
         request: Request<GeneratePatchRequest>,
     ) -> Result<Response<GeneratePatchResponse>, Status> {
         let req = request.into_inner();
-        let ctx = require_context(req.context.as_ref())?;
-        let plan = req.plan.ok_or_else(|| Status::invalid_argument("plan is required"))?;
+        let ctx = require_context(req.context.as_ref()).map_err(PlannerError::from)?;
+        let plan = req.plan.ok_or(PlannerError::MissingPlan)?;
         if plan.steps.is_empty() {
             tracing::info!(strategy = %plan.strategy, "plan has no steps; empty patch");
             return Ok(Response::new(GeneratePatchResponse::default()));
         }
-        let repo = Repo::open(&self.repos_dir, &ctx.repo).map_err(git_status)?;
-        let wt = repo.worktree(&ctx.head_sha).await.map_err(git_status)?;
+        let repo = Repo::open(&self.repos_dir, &ctx.repo).map_err(PlannerError::from)?;
+        let wt = repo.worktree(&ctx.head_sha).await.map_err(PlannerError::from)?;
         let result = async {
             for step in &plan.steps {
                 if step.action != "fix_whitespace" {
-                    return Err(Status::invalid_argument(format!("unknown plan action {:?}", step.action)));
+                    return Err(PlannerError::UnknownAction(step.action.clone()));
                 }
-                let rel = safe_relative(&step.path).ok_or_else(|| {
-                    Status::invalid_argument(format!("plan path {:?} leaves the repository", step.path))
-                })?;
+                let rel = safe_relative(&step.path).ok_or_else(|| PlannerError::PathEscapes(step.path.clone()))?;
                 let file = wt.path().join(rel);
                 let text = tokio::fs::read_to_string(&file)
                     .await
-                    .map_err(|e| Status::failed_precondition(format!("{}: {e}", step.path)))?;
+                    .map_err(|source| PlannerError::Read { path: step.path.clone(), source })?;
                 tokio::fs::write(&file, rules::fix_hygiene(&text))
                     .await
-                    .map_err(|e| Status::internal(format!("{}: {e}", step.path)))?;
+                    .map_err(|source| PlannerError::Write { path: step.path.clone(), source })?;
             }
-            wt.diff().await.map_err(git_status)
+            Ok(wt.diff().await?)
         }
         .await;
         wt.remove().await;
@@ -123,9 +136,9 @@ impl Planner for PlannerService {
     }
 }
 
-/// Builds the service from the environment (`SRE_REPOS_DIR`).
-pub fn build(_registry: &SharedRegistry) -> Result<Built, String> {
-    let repos_dir = sre_service_kit::config::repos_dir();
+/// Builds the service from its configuration.
+pub fn build(config: &Config, _registry: &SharedRegistry) -> Result<Built, PlannerError> {
+    let repos_dir = config.data.repos_dir();
     let routes = tonic::service::Routes::new(PlannerServer::new(PlannerService::new(repos_dir)));
     Ok((routes, Box::pin(sre_service_kit::git_ready())))
 }

@@ -2,10 +2,8 @@
 //!
 //! Violation codes are `<family>.<detail>`; the family is the bounded metric label.
 
+use sre_domain::{PrLabel, ViolationType};
 use sre_proto::{FixPlan, PolicyDecision, Violation};
-
-/// Families of violation codes (the `type` label of `sre_agent_policy_violations_total`).
-pub const VIOLATION_FAMILIES: &[&str] = &["path", "size", "action", "secret", "plan", "diff"];
 
 /// Plan actions the executor knows.
 pub const KNOWN_ACTIONS: &[&str] = &["fix_whitespace"];
@@ -40,8 +38,14 @@ const DEPENDENCY_FILES: &[&str] = &[
 const SECRET_FILES: &[&str] = &[".env", "id_rsa", "id_ed25519", ".npmrc", ".pypirc", "credentials"];
 const SECRET_EXTS: &[&str] = &[".pem", ".key", ".p12", ".pfx"];
 
-fn violation(code: &str, message: impl Into<String>, path: &str, blocking: bool) -> Violation {
-    Violation { code: code.to_owned(), message: message.into(), path: path.to_owned(), blocking }
+/// A violation `<family>.<detail>`; the family is the bounded `type` label of the violations metric.
+fn violation(family: ViolationType, detail: &str, message: impl Into<String>, path: &str, blocking: bool) -> Violation {
+    Violation {
+        code: format!("{}.{detail}", family.as_str()),
+        message: message.into(),
+        path: path.to_owned(),
+        blocking,
+    }
 }
 
 fn file_name(path: &str) -> &str {
@@ -51,18 +55,24 @@ fn file_name(path: &str) -> &str {
 /// Path checks shared by plans and patches.
 fn check_path(path: &str, out: &mut Vec<Violation>) {
     if path.starts_with('/') || path.split('/').any(|c| c == "..") {
-        out.push(violation("path.traversal", "path leaves the repository", path, true));
+        out.push(violation(ViolationType::Path, "traversal", "path leaves the repository", path, true));
         return;
     }
     if FORBIDDEN_PREFIXES.iter().any(|p| path.starts_with(p) || path.contains(&format!("/{p}"))) {
-        out.push(violation("path.forbidden", "path may never be changed by the agent", path, true));
+        out.push(violation(ViolationType::Path, "forbidden", "path may never be changed by the agent", path, true));
     }
     let name = file_name(path);
     if SECRET_FILES.contains(&name) || SECRET_EXTS.iter().any(|e| name.ends_with(e)) {
-        out.push(violation("path.credentials", "file looks like it holds credentials", path, true));
+        out.push(violation(ViolationType::Path, "credentials", "file looks like it holds credentials", path, true));
     }
     if REVIEW_PREFIXES.iter().any(|p| path.starts_with(p)) {
-        out.push(violation("path.protected", "CI or ownership configuration needs review", path, false));
+        out.push(violation(
+            ViolationType::Path,
+            "protected",
+            "CI or ownership configuration needs review",
+            path,
+            false,
+        ));
     }
 }
 
@@ -83,7 +93,7 @@ fn decide(score: f64, violations: Vec<Violation>) -> PolicyDecision {
     PolicyDecision {
         allowed,
         danger_score: (score * 10.0).round() / 10.0,
-        label: if review { "needs-review" } else { "safe" }.to_owned(),
+        label: if review { PrLabel::NeedsReview } else { PrLabel::Safe }.as_str().to_owned(),
         violations,
     }
 }
@@ -94,7 +104,8 @@ pub fn check_plan(plan: &FixPlan) -> PolicyDecision {
     let mut score = Score::default();
     if plan.steps.len() > MAX_FILES {
         v.push(violation(
-            "size.too_many_files",
+            ViolationType::Size,
+            "too_many_files",
             format!("plan touches {} files (limit {MAX_FILES})", plan.steps.len()),
             "",
             true,
@@ -102,13 +113,25 @@ pub fn check_plan(plan: &FixPlan) -> PolicyDecision {
     }
     for step in &plan.steps {
         if !KNOWN_ACTIONS.contains(&step.action.as_str()) {
-            v.push(violation("action.unknown", format!("unknown action {:?}", step.action), &step.path, true));
+            v.push(violation(
+                ViolationType::Action,
+                "unknown",
+                format!("unknown action {:?}", step.action),
+                &step.path,
+                true,
+            ));
         }
         check_path(&step.path, &mut v);
         score.add(2.0);
     }
     if !plan.steps.is_empty() && plan.confidence < 0.5 {
-        v.push(violation("plan.low_confidence", format!("confidence {:.2} below 0.50", plan.confidence), "", false));
+        v.push(violation(
+            ViolationType::Plan,
+            "low_confidence",
+            format!("confidence {:.2} below 0.50", plan.confidence),
+            "",
+            false,
+        ));
         score.add(20.0);
     }
     decide(score.0, v)
@@ -188,20 +211,27 @@ pub fn check_patch(diff: &str) -> PolicyDecision {
     let mut v = Vec::new();
     let mut score = Score::default();
     if diff.trim().is_empty() {
-        v.push(violation("diff.empty", "the patch changes nothing", "", true));
+        v.push(violation(ViolationType::Diff, "empty", "the patch changes nothing", "", true));
         return decide(0.0, v);
     }
     let Some(files) = parse(diff) else {
-        v.push(violation("diff.malformed", "not a git unified diff", "", true));
+        v.push(violation(ViolationType::Diff, "malformed", "not a git unified diff", "", true));
         return decide(100.0, v);
     };
     let changed: u32 = files.iter().map(|f| f.added + f.removed).sum();
     if files.len() > MAX_FILES {
-        v.push(violation("size.too_many_files", format!("{} files (limit {MAX_FILES})", files.len()), "", true));
+        v.push(violation(
+            ViolationType::Size,
+            "too_many_files",
+            format!("{} files (limit {MAX_FILES})", files.len()),
+            "",
+            true,
+        ));
     }
     if changed > MAX_CHANGED_LINES {
         v.push(violation(
-            "size.too_many_lines",
+            ViolationType::Size,
+            "too_many_lines",
             format!("{changed} changed lines (limit {MAX_CHANGED_LINES})"),
             "",
             true,
@@ -217,23 +247,29 @@ pub fn check_patch(diff: &str) -> PolicyDecision {
             score.add(if added.blocking { 60.0 } else { 35.0 });
         }
         if DEPENDENCY_FILES.contains(&file_name(&f.path)) {
-            v.push(violation("diff.dependency_change", "dependency manifest or lock file changes", &f.path, false));
+            v.push(violation(
+                ViolationType::Diff,
+                "dependency_change",
+                "dependency manifest or lock file changes",
+                &f.path,
+                false,
+            ));
             score.add(20.0);
         }
         if f.deleted {
-            v.push(violation("diff.file_deleted", "the patch deletes a file", &f.path, false));
+            v.push(violation(ViolationType::Diff, "file_deleted", "the patch deletes a file", &f.path, false));
             score.add(20.0);
         }
         if f.binary {
-            v.push(violation("diff.binary", "binary change cannot be reviewed as text", &f.path, true));
+            v.push(violation(ViolationType::Diff, "binary", "binary change cannot be reviewed as text", &f.path, true));
             score.add(40.0);
         }
         if f.mode_change {
-            v.push(violation("diff.mode_change", "file mode changes", &f.path, false));
+            v.push(violation(ViolationType::Diff, "mode_change", "file mode changes", &f.path, false));
             score.add(10.0);
         }
         if f.added_text.iter().any(|l| looks_like_secret(l)) {
-            v.push(violation("secret.suspected", "added line looks like a credential", &f.path, true));
+            v.push(violation(ViolationType::Secret, "suspected", "added line looks like a credential", &f.path, true));
             score.add(100.0);
         }
     }

@@ -1,13 +1,16 @@
-//! The `sre.v1.Policy` gRPC edge: runs the checks, counts violations and scores, logs the decision.
+//! The `sre.v1.Policy` gRPC edge: runs the checks, emits violations and scores, answers the decision.
 
+use sre_domain::{ViolationType, decision_label};
 use sre_proto::policy_server::{Policy, PolicyServer};
 use sre_proto::{CheckPatchRequest, CheckPlanRequest, PolicyDecision};
 use sre_service_kit::grpc::Built;
-use sre_service_kit::record_run_context;
-use sre_telemetry::SharedRegistry;
+use sre_service_kit::{check_diff_size, record_run_context};
+use sre_telemetry::{Emit, SharedRegistry};
 use tonic::{Request, Response, Status};
 
-use crate::metrics::PolicyMetrics;
+use crate::config::Config;
+use crate::error::PolicyError;
+use crate::events::{PatchScored, PolicyMetrics, ViolationFound};
 use crate::rules;
 
 pub struct PolicyService {
@@ -21,16 +24,17 @@ impl PolicyService {
 
     fn report(&self, what: &str, decision: &PolicyDecision) {
         for v in &decision.violations {
-            self.metrics.violation(&v.code);
-            tracing::info!(code = %v.code, path = %v.path, blocking = v.blocking, "policy violation");
+            // Rules build every code from a ViolationType, so the family always parses.
+            let r#type = ViolationType::of_code(&v.code).unwrap_or(ViolationType::Diff);
+            self.metrics.emit(ViolationFound { r#type, code: &v.code, path: &v.path, blocking: v.blocking });
         }
-        let span = tracing::Span::current();
-        span.record("pr_label", decision.label.as_str());
+        let label = decision_label(decision);
+        tracing::Span::current().record("pr_label", label.as_str());
         tracing::info!(
             check = what,
             allowed = decision.allowed,
             danger_score = decision.danger_score,
-            label = %decision.label,
+            pr_label = label.as_str(),
             violations = decision.violations.len(),
             "policy decision"
         );
@@ -44,7 +48,7 @@ impl Policy for PolicyService {
         if let Some(ctx) = &req.context {
             record_run_context(ctx);
         }
-        let plan = req.plan.ok_or_else(|| Status::invalid_argument("plan is required"))?;
+        let plan = req.plan.ok_or(PolicyError::MissingPlan)?;
         let decision = rules::check_plan(&plan);
         self.report("plan", &decision);
         Ok(Response::new(decision))
@@ -55,16 +59,21 @@ impl Policy for PolicyService {
         if let Some(ctx) = &req.context {
             record_run_context(ctx);
         }
-        sre_service_kit::check_diff_size(&req.diff)?;
+        check_diff_size(&req.diff).map_err(PolicyError::from)?;
         let decision = rules::check_patch(&req.diff);
-        self.metrics.danger_score(decision.danger_score);
+        self.metrics.emit(PatchScored {
+            danger_score: decision.danger_score,
+            label: decision_label(&decision),
+            allowed: decision.allowed,
+            violations: decision.violations.len(),
+        });
         self.report("patch", &decision);
         Ok(Response::new(decision))
     }
 }
 
 /// Builds the service; it has no dependencies, so it is ready at once.
-pub fn build(registry: &SharedRegistry) -> Result<Built, String> {
+pub fn build(_config: &Config, registry: &SharedRegistry) -> Result<Built, PolicyError> {
     let service = PolicyService::new(PolicyMetrics::register(registry));
     Ok((tonic::service::Routes::new(PolicyServer::new(service)), Box::pin(async {})))
 }

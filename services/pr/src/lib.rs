@@ -10,10 +10,15 @@
 //! Metric: `sre_agent_pr_created_total{label}`; the server span gets `pr_label`. The PR URL
 //! (`file://<repo>#<branch>`) is returned, never logged.
 //!
-//! Layout: `store.rs` (the record file and naming rules), `service.rs` (the `sre.v1.PullRequests` gRPC edge
-//! and the git steps), `main.rs` (process scaffold from sre-service-kit).
+//! Layout: `store.rs` (the record file and naming rules), `events.rs`, `config.rs`, `error.rs`,
+//! `service.rs` (the `sre.v1.PullRequests` gRPC edge and the git steps), `main.rs`.
 
+pub mod config;
+pub mod error;
+pub mod events;
 pub mod service;
 pub mod store;
 
-pub use service::{PrMetrics, PullRequestService, build};
+pub use config::Config;
+pub use events::PrMetrics;
+pub use service::{PullRequestService, build};

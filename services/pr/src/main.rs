@@ -1,12 +1,14 @@
+use sre_service_kit::config::parse_or_exit;
 use sre_service_kit::grpc::{ServiceSpec, run_main};
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
+    let config: sre_pr::Config = parse_or_exit();
     let spec = ServiceSpec {
         process: "pr",
         grpc_service: "sre.v1.PullRequests",
-        default_grpc_addr: "127.0.0.1:50055",
-        default_http_addr: "127.0.0.1:9105",
+        default_grpc_addr: ([127, 0, 0, 1], 50055).into(),
+        default_http_addr: ([127, 0, 0, 1], 9105).into(),
     };
-    run_main(spec, sre_pr::build).await
+    run_main(spec, &config.serve, config.command, |registry| sre_pr::build(&config, registry)).await
 }

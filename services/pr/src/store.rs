@@ -5,9 +5,6 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-/// Labels a PR may carry; anything else is stored and counted as [`UNKNOWN_LABEL`].
-pub const LABELS: &[&str] = &["safe", "needs-review"];
-pub const UNKNOWN_LABEL: &str = "unknown";
 /// Branches the local backend creates live under this prefix.
 pub const BRANCH_PREFIX: &str = "sre-agent/";
 
@@ -45,9 +42,13 @@ impl Pulls {
     }
 }
 
-/// The stored label: `label` when it is one of [`LABELS`], otherwise "unknown".
-pub fn normalize_label(label: &str) -> &'static str {
-    LABELS.iter().copied().find(|l| *l == label).unwrap_or(UNKNOWN_LABEL)
+/// The stored label: `label` when it is `safe` or `needs-review`, otherwise `unknown`.
+pub fn normalize_label(label: &str) -> sre_domain::PrLabel {
+    use sre_domain::{Label, PrLabel};
+    match PrLabel::parse(label) {
+        Some(l @ (PrLabel::Safe | PrLabel::NeedsReview)) => l,
+        _ => PrLabel::Unknown,
+    }
 }
 
 /// `sre-agent/<first 12 of run_id's [a-z0-9-] characters>` (lower-cased first), or `None` when nothing is left.
@@ -158,11 +159,12 @@ mod tests {
 
     #[test]
     fn normalizes_labels() {
-        assert_eq!(normalize_label("safe"), "safe");
-        assert_eq!(normalize_label("needs-review"), "needs-review");
-        assert_eq!(normalize_label("SAFE"), "unknown");
-        assert_eq!(normalize_label("ship-it"), "unknown");
-        assert_eq!(normalize_label(""), "unknown");
+        use sre_domain::PrLabel;
+        assert_eq!(normalize_label("safe"), PrLabel::Safe);
+        assert_eq!(normalize_label("needs-review"), PrLabel::NeedsReview);
+        assert_eq!(normalize_label("SAFE"), PrLabel::Unknown);
+        assert_eq!(normalize_label("ship-it"), PrLabel::Unknown);
+        assert_eq!(normalize_label(""), PrLabel::Unknown);
     }
 
     #[test]

@@ -192,7 +192,7 @@ async fn bad_requests_get_clear_statuses() {
     assert_eq!(err.code(), Code::AlreadyExists);
     assert!(err.message().contains("#1"), "{}", err.message());
 
-    assert!(!server.registry.encode(false).contains(r#"label="unknown""#));
+    assert!(server.registry.encode(false).contains(r#"sre_agent_pr_created_total{label="unknown"} 0"#));
     assert_eq!(git(&repo, &["worktree", "list", "--porcelain"]).matches("worktree ").count(), 1);
     server.stop().await;
 }

@@ -10,17 +10,20 @@
 //! - syft (`syft scan dir:` as CycloneDX JSON), whose component count is `sbom_components` (no findings).
 //!
 //! A tool missing from `PATH` is reported as "skipped" and counted as a failure (`reason="error"`), never
-//! fatal. The run blocks on any secret (any gitleaks finding, any trivy secret) or any HIGH/CRITICAL finding.
+//! fatal; a tool killed by a signal we did not send counts `reason="unknown"`. The run blocks on any secret (any gitleaks finding, any trivy secret) or any HIGH/CRITICAL finding.
 //! Metrics: `sre_agent_scan_findings_total{scanner,severity}`, `sre_agent_scan_fail_total{scanner,reason}`.
 //! Secrets never leave the tools' reports: only rule IDs, paths, lines, severities and rule titles are kept.
 //!
 //! Layout: `parse.rs` (report parsers and the blocking rule, pure), `tools.rs` (finding and running a tool
-//! with a timeout), `metrics.rs`, `service.rs` (the `sre.v1.Scanner` gRPC edge), `main.rs` (process scaffold
-//! from sre-service-kit).
+//! with a timeout), `events.rs` (findings and failures, logged and counted together), `config.rs`,
+//! `error.rs`, `service.rs` (the `sre.v1.Scanner` gRPC edge), `main.rs`.
 
-pub mod metrics;
+pub mod config;
+pub mod error;
+pub mod events;
 pub mod parse;
 pub mod service;
 pub mod tools;
 
+pub use config::Config;
 pub use service::{ScannerConfig, ScannerService, build};

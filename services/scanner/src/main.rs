@@ -1,12 +1,14 @@
+use sre_service_kit::config::parse_or_exit;
 use sre_service_kit::grpc::{ServiceSpec, run_main};
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
+    let config: sre_scanner::Config = parse_or_exit();
     let spec = ServiceSpec {
         process: "scanner",
         grpc_service: "sre.v1.Scanner",
-        default_grpc_addr: "127.0.0.1:50053",
-        default_http_addr: "127.0.0.1:9103",
+        default_grpc_addr: ([127, 0, 0, 1], 50053).into(),
+        default_http_addr: ([127, 0, 0, 1], 9103).into(),
     };
-    run_main(spec, sre_scanner::build).await
+    run_main(spec, &config.serve, config.command, |registry| sre_scanner::build(&config, registry)).await
 }

@@ -37,14 +37,12 @@ pub fn severity(s: &str) -> Severity {
     }
 }
 
-/// The metric label of a severity: one of LOW, MEDIUM, HIGH, CRITICAL, UNKNOWN.
-pub fn severity_label(s: Severity) -> &'static str {
-    match s {
-        Severity::Low => "LOW",
-        Severity::Medium => "MEDIUM",
-        Severity::High => "HIGH",
-        Severity::Critical => "CRITICAL",
-        Severity::Unknown | Severity::Unspecified => "UNKNOWN",
+/// The scanner label of a finding's `scanner` field (the three constants above).
+pub fn scanner_of(name: &str) -> sre_domain::Scanner {
+    match name {
+        GITLEAKS => sre_domain::Scanner::Gitleaks,
+        TRIVY => sre_domain::Scanner::Trivy,
+        _ => sre_domain::Scanner::Sbom,
     }
 }
 
@@ -236,6 +234,18 @@ pub fn sbom_components(json: &[u8]) -> Result<u32, ParseError> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn scanner_names_are_the_domain_spellings() {
+        for (name, scanner) in [
+            (GITLEAKS, sre_domain::Scanner::Gitleaks),
+            (TRIVY, sre_domain::Scanner::Trivy),
+            (SBOM, sre_domain::Scanner::Sbom),
+        ] {
+            assert_eq!(scanner.as_str(), name);
+            assert_eq!(super::scanner_of(name), scanner);
+        }
+    }
+
     use super::*;
 
     const ROOT: &str = "/tmp/sre-wt-fixture/wt";
@@ -339,7 +349,7 @@ mod tests {
         assert_eq!(severity("LOW"), Severity::Low);
         assert_eq!(severity(""), Severity::Unknown);
         for s in [Severity::Unspecified, Severity::Low, Severity::Medium, Severity::High, Severity::Critical] {
-            assert!(["LOW", "MEDIUM", "HIGH", "CRITICAL", "UNKNOWN"].contains(&severity_label(s)));
+            assert!(["LOW", "MEDIUM", "HIGH", "CRITICAL", "UNKNOWN"].contains(&sre_domain::Severity::from(s).as_str()));
         }
     }
 

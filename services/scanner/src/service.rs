@@ -6,60 +6,36 @@ use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use sre_domain::{ScanFailReason as FailReason, Severity};
 use sre_gitwork::Repo;
 use sre_proto::scanner_server::{Scanner, ScannerServer};
 use sre_proto::{Finding, RunScansRequest, RunScansResponse, ScannerRun};
 use sre_service_kit::grpc::Built;
-use sre_service_kit::{config, git_status, require_context};
-use sre_telemetry::SharedRegistry;
+use sre_service_kit::require_context;
+use sre_telemetry::{Emit, SharedRegistry};
 use tonic::{Request, Response, Status};
 
-use crate::metrics::{FailReason, ScanMetrics};
+use crate::config::Config;
+use crate::error::ScannerError;
+use crate::events::{FindingsFound, ScanFailed, ScanMetrics};
 use crate::parse::{self, GITLEAKS, SBOM, TRIVY};
 use crate::tools::{self, RunError};
 
 /// Findings returned per call, at most; every finding is still counted in the metrics.
 const MAX_FINDINGS: usize = 500;
-/// Trivy scanners a caller may select with `SRE_TRIVY_SCANNERS`.
-const TRIVY_SCANNERS: &[&str] = &["vuln", "misconfig", "secret", "license"];
 /// gitleaks configuration: the built-in rules only, so a patch cannot add an allowlist to the tree it is
 /// scanned in.
 const GITLEAKS_CONFIG: &str = "title = \"sre-agent: gitleaks built-in rules\"\n[extend]\nuseDefault = true\n";
 
-/// What the scanner reads from its environment.
+/// What the scanner runs with.
 #[derive(Clone, Debug)]
 pub struct ScannerConfig {
-    /// `SRE_SCAN_TIMEOUT_SECONDS` (default 120): per tool.
+    /// Per tool.
     pub timeout: Duration,
-    /// `SRE_TRIVY_SCANNERS` (default `secret,misconfig`).
+    /// The trivy `--scanners` list.
     pub trivy_scanners: String,
     /// Where the tools are looked up (`PATH`), on every call so a tool installed later is picked up.
     pub path_env: OsString,
-}
-
-impl ScannerConfig {
-    pub fn from_env() -> Result<Self, String> {
-        let secs = config::u64_or("SRE_SCAN_TIMEOUT_SECONDS", 120).map_err(|e| e.to_string())?;
-        if secs == 0 {
-            return Err("SRE_SCAN_TIMEOUT_SECONDS=0: must be at least 1".to_owned());
-        }
-        let trivy_scanners = config::var("SRE_TRIVY_SCANNERS").unwrap_or_else(|| "secret,misconfig".to_owned());
-        validate_trivy_scanners(&trivy_scanners)?;
-        Ok(Self {
-            timeout: Duration::from_secs(secs),
-            trivy_scanners,
-            path_env: std::env::var_os("PATH").unwrap_or_default(),
-        })
-    }
-}
-
-fn validate_trivy_scanners(value: &str) -> Result<(), String> {
-    let bad: Vec<&str> = value.split(',').map(str::trim).filter(|s| !TRIVY_SCANNERS.contains(s)).collect();
-    if bad.is_empty() {
-        Ok(())
-    } else {
-        Err(format!("SRE_TRIVY_SCANNERS={value:?}: unknown scanner(s) {bad:?}; use a comma list of {TRIVY_SCANNERS:?}"))
-    }
 }
 
 /// One tool's outcome.
@@ -113,7 +89,7 @@ fn summary(findings: &[Finding]) -> String {
     }
     let mut by: BTreeMap<&str, usize> = BTreeMap::new();
     for f in findings {
-        *by.entry(parse::severity_label(f.severity())).or_default() += 1;
+        *by.entry(Severity::from(f.severity()).as_str()).or_default() += 1;
     }
     let counts: Vec<String> = by.iter().map(|(k, v)| format!("{k}={v}")).collect();
     format!("{} finding(s): {}", findings.len(), counts.join(" "))
@@ -129,6 +105,12 @@ fn outcome_of(
     match result {
         Err(err @ RunError::Timeout(_)) => ToolOutcome::failed(scanner, FailReason::Timeout, err.to_string(), elapsed),
         Err(err) => ToolOutcome::failed(scanner, FailReason::Error, err.to_string(), elapsed),
+        // Killed by a signal it was not sent by us (the OOM killer, a crash): neither a timeout nor an error
+        // the tool reported.
+        Ok(out) if out.status.code().is_none() => {
+            let detail = format!("terminated by {}", out.status);
+            ToolOutcome::failed(scanner, FailReason::Unknown, detail, elapsed)
+        }
         Ok(out) if !out.status.success() => {
             let detail = format!("exited with {}: {}", out.status, tools::last_line(&out.stderr));
             ToolOutcome::failed(scanner, FailReason::Error, detail, elapsed)
@@ -250,28 +232,20 @@ impl ScannerService {
         let (g, t, s) = tokio::join!(self.gitleaks(wt), self.trivy(wt), self.syft(wt));
         let mut resp = RunScansResponse::default();
         for o in [g, t, s] {
-            let scanner = match o.run.scanner.as_str() {
-                GITLEAKS => GITLEAKS,
-                TRIVY => TRIVY,
-                _ => SBOM,
-            };
+            let scanner = parse::scanner_of(&o.run.scanner);
+            let mut by_severity: BTreeMap<Severity, u64> = BTreeMap::new();
             for f in &o.findings {
-                self.metrics.finding(scanner, f.severity());
+                *by_severity.entry(Severity::from(f.severity())).or_default() += 1;
+            }
+            for (severity, count) in by_severity {
+                self.metrics.emit(FindingsFound { scanner, severity, count });
             }
             let blocking = o.findings.iter().filter(|f| parse::is_blocking(f)).count();
             if let Some(reason) = o.fail {
-                self.metrics.fail(scanner, reason);
-                tracing::warn!(
-                    scanner,
-                    status = %o.run.status,
-                    reason = reason.label(),
-                    detail = %o.run.detail,
-                    duration_ms = o.run.duration_ms,
-                    "scanner did not run to completion"
-                );
+                self.metrics.emit(ScanFailed { scanner, reason, detail: &o.run.detail });
             } else {
                 tracing::info!(
-                    scanner,
+                    scanner = scanner.as_str(),
                     status = %o.run.status,
                     findings = o.findings.len(),
                     blocking_findings = blocking,
@@ -281,7 +255,8 @@ impl ScannerService {
                 );
             }
             if blocking > 0 {
-                self.metrics.fail(scanner, FailReason::PolicyBlock);
+                let detail = format!("{blocking} blocking finding(s)");
+                self.metrics.emit(ScanFailed { scanner, reason: FailReason::PolicyBlock, detail: &detail });
                 resp.blocking = true;
             }
             resp.sbom_components = resp.sbom_components.max(o.sbom_components);
@@ -313,19 +288,19 @@ fn rank(f: &Finding) -> u8 {
 impl Scanner for ScannerService {
     async fn run_scans(&self, request: Request<RunScansRequest>) -> Result<Response<RunScansResponse>, Status> {
         let req = request.into_inner();
-        let ctx = require_context(req.context.as_ref())?;
-        sre_service_kit::check_diff_size(&req.diff)?;
+        let ctx = require_context(req.context.as_ref()).map_err(ScannerError::from)?;
+        sre_service_kit::check_diff_size(&req.diff).map_err(ScannerError::from)?;
         let start = Instant::now();
-        let repo = Repo::open(&self.repos_dir, &ctx.repo).map_err(git_status)?;
-        let wt = repo.worktree(&ctx.head_sha).await.map_err(git_status)?;
+        let repo = Repo::open(&self.repos_dir, &ctx.repo).map_err(ScannerError::from)?;
+        let wt = repo.worktree(&ctx.head_sha).await.map_err(ScannerError::from)?;
         let result = async {
             if !req.diff.trim().is_empty() {
                 wt.apply(&req.diff).await.map_err(|e| {
                     tracing::warn!(error = %e, "diff does not apply");
-                    Status::failed_precondition(format!("the diff does not apply to {}: {e}", ctx.head_sha))
+                    ScannerError::DiffDoesNotApply { sha: ctx.head_sha.clone(), message: e.to_string() }
                 })?;
             }
-            Ok::<_, Status>(self.scan(wt.path()).await)
+            Ok::<_, ScannerError>(self.scan(wt.path()).await)
         }
         .await;
         wt.remove().await;
@@ -341,37 +316,33 @@ impl Scanner for ScannerService {
     }
 }
 
-/// Builds the service from the environment (`SRE_REPOS_DIR`, `SRE_SCAN_TIMEOUT_SECONDS`,
-/// `SRE_TRIVY_SCANNERS`, `PATH`). Missing tools are not fatal: they are reported per call as "skipped".
-pub fn build(registry: &SharedRegistry) -> Result<Built, String> {
-    let config = ScannerConfig::from_env()?;
+/// Builds the service from its configuration (tools are looked up on `PATH`). Missing tools are not fatal:
+/// each call reports them as "skipped" and counts a failure.
+pub fn build(config: &Config, registry: &SharedRegistry) -> Result<Built, ScannerError> {
+    let scanner = ScannerConfig {
+        timeout: Duration::from_secs(config.scan_timeout_seconds),
+        trivy_scanners: config.trivy_scanners.clone(),
+        path_env: std::env::var_os("PATH").unwrap_or_default(),
+    };
     for tool in ["gitleaks", "trivy", "syft"] {
-        match tools::which(tool, &config.path_env) {
+        match tools::which(tool, &scanner.path_env) {
             Some(path) => tracing::info!(tool, path = %path.display(), "scanner tool found"),
             None => tracing::warn!(tool, "scanner tool not on PATH; its runs will be reported as skipped"),
         }
     }
-    let service = ScannerService::new(config::repos_dir(), config, ScanMetrics::register(registry));
+    let service = ScannerService::new(config.data.repos_dir(), scanner, ScanMetrics::register(registry));
     Ok((tonic::service::Routes::new(ScannerServer::new(service)), Box::pin(sre_service_kit::git_ready())))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use sre_proto::Severity;
-
-    #[test]
-    fn validates_trivy_scanners() {
-        assert!(validate_trivy_scanners("secret,misconfig").is_ok());
-        assert!(validate_trivy_scanners("vuln").is_ok());
-        let err = validate_trivy_scanners("secret,bogus").unwrap_err();
-        assert!(err.contains("bogus"), "{err}");
-    }
 
     #[test]
     fn summarises_findings() {
-        let f = |s: Severity| Finding { severity: s.into(), ..Default::default() };
+        use sre_proto::Severity as Pb;
+        let f = |s: Pb| Finding { severity: s.into(), ..Default::default() };
         assert_eq!(summary(&[]), "no findings");
-        assert_eq!(summary(&[f(Severity::High), f(Severity::Low), f(Severity::High)]), "3 finding(s): HIGH=2 LOW=1");
+        assert_eq!(summary(&[f(Pb::High), f(Pb::Low), f(Pb::High)]), "3 finding(s): HIGH=2 LOW=1");
     }
 }

@@ -11,7 +11,7 @@ use std::time::Duration;
 use sre_proto::scanner_client::ScannerClient;
 use sre_proto::scanner_server::ScannerServer;
 use sre_proto::{RunContext, RunScansRequest, RunScansResponse, Severity};
-use sre_scanner::metrics::ScanMetrics;
+use sre_scanner::events::ScanMetrics;
 use sre_scanner::{ScannerConfig, ScannerService};
 use sre_telemetry::SharedRegistry;
 use tonic::Code;
@@ -163,7 +163,10 @@ async fn a_clean_diff_has_no_findings() {
     let resp = server.scan(ctx(&sha), "").await.unwrap();
     assert!(resp.findings.is_empty() && !resp.blocking);
     let metrics = server.registry.encode(false);
-    assert!(!metrics.contains("policy_block"), "{metrics}");
+    assert!(
+        metrics.lines().filter(|l| !l.starts_with('#') && l.contains("policy_block")).all(|l| l.ends_with(" 0")),
+        "{metrics}"
+    );
     assert_eq!(worktrees(root.path()), 1);
     server.stop().await;
 }

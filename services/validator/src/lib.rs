@@ -16,9 +16,12 @@
 //! `runner.rs` (process group, combined output, timeout), `service.rs` (the `sre.v1.Validator` gRPC edge),
 //! `main.rs` (process scaffold from sre-service-kit).
 
+pub mod config;
 pub mod detect;
+pub mod error;
 pub mod runner;
 pub mod sandbox;
 pub mod service;
 
+pub use config::Config;
 pub use service::{ValidatorConfig, ValidatorService, build};

@@ -10,14 +10,16 @@ use sre_gitwork::{GitError, Repo, Worktree};
 use sre_proto::validator_server::{Validator, ValidatorServer};
 use sre_proto::{ValidateRequest, ValidateResponse};
 use sre_service_kit::grpc::Built;
-use sre_service_kit::{config, git_status, require_context};
+use sre_service_kit::require_context;
 use sre_telemetry::SharedRegistry;
 use tokio::sync::Semaphore;
 use tonic::{Request, Response, Status};
 
+use crate::config::Config;
 use crate::detect::{self, LOOKED_FOR, TreeFacts};
+use crate::error::ValidatorError;
 use crate::runner;
-use crate::sandbox::{Sandbox, SandboxMode, SandboxState};
+use crate::sandbox::{Sandbox, SandboxState};
 
 /// `log_tail` is at most this many bytes.
 pub const LOG_TAIL_BYTES: usize = 8 * 1024;
@@ -46,7 +48,7 @@ const PASS_ENV: &[&str] = &[
     "JAVA_HOME",
 ];
 
-/// What the validator reads from its environment.
+/// What the validator runs with (from [`Config`]).
 #[derive(Clone, Debug)]
 pub struct ValidatorConfig {
     /// `SRE_VALIDATE_TIMEOUT_SECONDS` (default 300): used when a request says 0.
@@ -60,23 +62,16 @@ pub struct ValidatorConfig {
 }
 
 impl ValidatorConfig {
-    pub fn from_env() -> Result<Self, String> {
-        let secs = config::u64_or("SRE_VALIDATE_TIMEOUT_SECONDS", 300).map_err(|e| e.to_string())?;
-        if !(1..=MAX_TIMEOUT_SECS).contains(&secs) {
-            return Err(format!("SRE_VALIDATE_TIMEOUT_SECONDS={secs}: must be between 1 and {MAX_TIMEOUT_SECS}"));
-        }
+    /// The runtime settings of `config`; the test environment is the [`PASS_ENV`] subset of this process's.
+    pub fn new(config: &Config) -> Self {
         let cpus = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
-        let concurrency = config::u64_or("SRE_VALIDATE_CONCURRENCY", cpus as u64).map_err(|e| e.to_string())?;
-        if concurrency == 0 {
-            return Err("SRE_VALIDATE_CONCURRENCY=0: must be at least 1".to_owned());
-        }
         let env = PASS_ENV.iter().filter_map(|k| std::env::var_os(k).map(|v| (OsString::from(k), v))).collect();
-        Ok(Self {
-            default_timeout: Duration::from_secs(secs),
-            concurrency: usize::try_from(concurrency).unwrap_or(usize::MAX),
+        Self {
+            default_timeout: Duration::from_secs(config.validate_timeout_seconds),
+            concurrency: config.validate_concurrency.map_or(cpus, |c| usize::try_from(c).unwrap_or(cpus)),
             env,
             path_env: std::env::var_os("PATH").unwrap_or_default(),
-        })
+        }
     }
 }
 
@@ -127,7 +122,7 @@ impl ValidatorService {
         diff: &str,
         sandbox: &Sandbox,
         timeout: Duration,
-    ) -> Result<ValidateResponse, Status> {
+    ) -> Result<ValidateResponse, ValidatorError> {
         if !diff.trim().is_empty()
             && let Err(err) = wt.apply(diff).await
         {
@@ -148,13 +143,13 @@ impl ValidatorService {
         let dir = wt.path().to_owned();
         let facts = tokio::task::spawn_blocking(move || TreeFacts::read(&dir))
             .await
-            .map_err(|e| Status::internal(format!("reading the worktree: {e}")))?;
+            .map_err(|e| ValidatorError::Worktree(e.to_string()))?;
         let command = detect::test_command(&facts).ok_or_else(|| {
             tracing::warn!("no test command detected");
-            Status::failed_precondition(format!("no test command detected (looked for {LOOKED_FOR})"))
+            ValidatorError::NoTestCommand(LOOKED_FOR)
         })?;
 
-        let _permit = self.permits.acquire().await.map_err(|_| Status::unavailable("validator is shutting down"))?;
+        let _permit = self.permits.acquire().await.map_err(|_| ValidatorError::ShuttingDown)?;
         // Absolute paths for bwrap; the repository is re-exposed read-only because the worktree's `.git`
         // points into it and it may live under the private /tmp.
         let wt_path = std::fs::canonicalize(wt.path()).unwrap_or_else(|_| wt.path().to_owned());
@@ -163,9 +158,9 @@ impl ValidatorService {
         let argv = sandbox.argv(&wt_path, command, &extra_ro);
         let env = test_env(&self.config.env, sandbox);
         tracing::info!(command, sandbox = sandbox.name(), timeout_s = timeout.as_secs(), "running tests");
-        let run = runner::run(&argv, &wt_path, &env, timeout, LOG_TAIL_BYTES).await.map_err(|e| {
-            tracing::error!(error = %e, command, sandbox = sandbox.name(), "test command could not start");
-            Status::internal(format!("could not start `{command}` (sandbox {}): {e}", sandbox.name()))
+        let run = runner::run(&argv, &wt_path, &env, timeout, LOG_TAIL_BYTES).await.map_err(|source| {
+            tracing::error!(error = %source, command, sandbox = sandbox.name(), "test command could not start");
+            ValidatorError::Spawn { command: command.to_owned(), sandbox: sandbox.name(), source }
         })?;
         Ok(ValidateResponse {
             passed: run.exit_code == 0 && !run.timed_out,
@@ -184,16 +179,16 @@ impl ValidatorService {
 impl Validator for ValidatorService {
     async fn validate(&self, request: Request<ValidateRequest>) -> Result<Response<ValidateResponse>, Status> {
         let req = request.into_inner();
-        let ctx = require_context(req.context.as_ref())?;
-        sre_service_kit::check_diff_size(&req.diff)?;
+        let ctx = require_context(req.context.as_ref()).map_err(ValidatorError::from)?;
+        sre_service_kit::check_diff_size(&req.diff).map_err(ValidatorError::from)?;
         let sandbox = self.sandbox.get().map_err(|reason| {
             tracing::warn!(%reason, "validation refused: sandbox not available");
-            Status::unavailable(reason)
+            ValidatorError::SandboxUnavailable(reason)
         })?;
         let timeout = effective_timeout(req.timeout_seconds, self.config.default_timeout);
         let start = Instant::now();
-        let repo = Repo::open(&self.repos_dir, &ctx.repo).map_err(git_status)?;
-        let wt = repo.worktree(&ctx.head_sha).await.map_err(git_status)?;
+        let repo = Repo::open(&self.repos_dir, &ctx.repo).map_err(ValidatorError::from)?;
+        let wt = repo.worktree(&ctx.head_sha).await.map_err(ValidatorError::from)?;
         let result = self.validate_in(&repo, &wt, &req.diff, sandbox, timeout).await;
         wt.remove().await;
         let resp = result?;
@@ -212,14 +207,12 @@ impl Validator for ValidatorService {
     }
 }
 
-/// Builds the service from the environment (`SRE_REPOS_DIR`, `SRE_SANDBOX`, `SRE_VALIDATE_TIMEOUT_SECONDS`,
-/// `SRE_VALIDATE_CONCURRENCY`). Ready once git runs and the sandbox is usable: with `SRE_SANDBOX=bwrap` and
-/// no working bwrap the service never reports SERVING.
-pub fn build(_registry: &SharedRegistry) -> Result<Built, String> {
-    let config = ValidatorConfig::from_env()?;
-    let mode = SandboxMode::parse(config::var("SRE_SANDBOX").as_deref())?;
-    let (sandbox, sandbox_ready) = SandboxState::start(mode, config.path_env.clone());
-    let service = ValidatorService::new(config::repos_dir(), config, sandbox);
+/// Builds the service from its configuration. Ready once git runs and the sandbox is usable: with
+/// `SRE_SANDBOX=bwrap` and no working bwrap the service never reports SERVING.
+pub fn build(config: &Config, _registry: &SharedRegistry) -> Result<Built, ValidatorError> {
+    let runtime = ValidatorConfig::new(config);
+    let (sandbox, sandbox_ready) = SandboxState::start(config.sandbox, runtime.path_env.clone());
+    let service = ValidatorService::new(config.data.repos_dir(), runtime, sandbox);
     let ready = async move {
         sandbox_ready.await;
         sre_service_kit::git_ready().await;

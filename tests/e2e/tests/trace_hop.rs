@@ -35,12 +35,13 @@ async fn server_span_continues_the_client_span() {
     })
     .unwrap();
     let registry = telemetry.registry();
+    let config = <sre_policy::Config as clap::Parser>::try_parse_from(["sre-policy"]).unwrap();
 
     // The real policy service, served the way its binary serves it.
     let grpc_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let grpc_addr = grpc_listener.local_addr().unwrap();
     let http_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let (routes, ready) = sre_policy::build(&registry).unwrap();
+    let (routes, ready) = sre_policy::build(&config, &registry).unwrap();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let opts =
         ServeOptions { service_name: "sre.v1.Policy", grpc_listener, http_listener, drain_grace: Duration::ZERO };

@@ -1,0 +1,34 @@
+//! What the planner refuses or fails at, and its one mapping into a gRPC status.
+
+/// A planner call that cannot be served.
+#[derive(Debug, thiserror::Error)]
+pub enum PlannerError {
+    #[error(transparent)]
+    Request(#[from] sre_service_kit::RequestError),
+    #[error(transparent)]
+    Git(#[from] sre_gitwork::GitError),
+    #[error("plan is required")]
+    MissingPlan,
+    #[error("unknown plan action {0:?}")]
+    UnknownAction(String),
+    #[error("plan path {0:?} leaves the repository")]
+    PathEscapes(String),
+    #[error("{path}: {source}")]
+    Read { path: String, source: std::io::Error },
+    #[error("{path}: {source}")]
+    Write { path: String, source: std::io::Error },
+}
+
+impl From<PlannerError> for tonic::Status {
+    fn from(err: PlannerError) -> Self {
+        match err {
+            PlannerError::Request(e) => e.into(),
+            PlannerError::Git(e) => sre_service_kit::git_status(e),
+            PlannerError::MissingPlan | PlannerError::UnknownAction(_) | PlannerError::PathEscapes(_) => {
+                tonic::Status::invalid_argument(err.to_string())
+            }
+            PlannerError::Read { .. } => tonic::Status::failed_precondition(err.to_string()),
+            PlannerError::Write { .. } => tonic::Status::internal(err.to_string()),
+        }
+    }
+}

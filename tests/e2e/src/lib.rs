@@ -1,0 +1,287 @@
+//! The whole mesh in one process, for end-to-end tests: the five gRPC services served on 127.0.0.1 exactly
+//! as their binaries serve them (health, reflection, telemetry layer, metrics port), the gateway's router,
+//! the orchestrator's worker loop, real Redis and a SQLite store, and an OTLP receiver that collects every
+//! span. Each process keeps its own metrics registry, so a test scrapes each as Prometheus would.
+//!
+//! One telemetry setup per test binary ([`telemetry`]): tracing is process-global.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use clap::Parser;
+use sre_domain::Run;
+use sre_otlp_sink::{Sink, SpanRecord};
+use sre_service_kit::testing::InProcess;
+use sre_store::Store;
+use sre_telemetry::SharedRegistry;
+use tokio::sync::watch;
+use tower::ServiceExt;
+
+/// The webhook secret of the in-process gateway.
+pub const SECRET: &[u8] = b"e2e-webhook-secret";
+
+/// The OTLP receiver every span of this test binary is exported to, and the registry of the process that
+/// owns the tracer (it carries the trace-export families).
+pub struct Telemetry {
+    pub sink: Sink,
+    pub registry: SharedRegistry,
+    inner: sre_telemetry::Telemetry,
+}
+
+impl Telemetry {
+    /// Exports every finished span to the sink now.
+    pub async fn flush(&self) {
+        self.inner.flush().await;
+    }
+
+    /// Spans received so far.
+    pub fn spans(&self) -> Vec<SpanRecord> {
+        self.sink.spans()
+    }
+}
+
+/// Telemetry for this test binary, started once: an OTLP receiver on a loopback port and the real exporter
+/// pointed at it, both on a runtime of their own so they outlive each test's runtime.
+pub fn telemetry() -> &'static Telemetry {
+    static TELEMETRY: OnceLock<Telemetry> = OnceLock::new();
+    TELEMETRY.get_or_init(|| {
+        let sink = Sink::default();
+        let served = sink.clone();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
+            rt.block_on(async move {
+                let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+                let addr = listener.local_addr().unwrap();
+                tokio::spawn(served.serve(listener, std::future::pending()));
+                let telemetry = sre_telemetry::init(sre_telemetry::Config {
+                    otlp_endpoint: Some(format!("http://{addr}")),
+                    ..sre_telemetry::Config::from_env("e2e")
+                })
+                .expect("telemetry init");
+                tx.send(telemetry).unwrap();
+                std::future::pending::<()>().await;
+            });
+        });
+        let inner = rx.recv().unwrap();
+        Telemetry { sink, registry: inner.registry(), inner }
+    })
+}
+
+/// Options of a mesh.
+#[derive(Clone, Debug)]
+pub struct MeshOptions {
+    pub workers: u16,
+    pub max_attempts: u32,
+    /// First retry delay after a transient failure.
+    pub retry_base_ms: u64,
+    /// Start the orchestrator (off: only the gateway ingests).
+    pub orchestrator: bool,
+}
+
+impl Default for MeshOptions {
+    fn default() -> Self {
+        Self { workers: 1, max_attempts: 3, retry_base_ms: 200, orchestrator: true }
+    }
+}
+
+/// A running in-process mesh.
+pub struct Mesh {
+    pub repos: tempfile::TempDir,
+    pub data: tempfile::TempDir,
+    pub store: Store,
+    pub gateway: axum::Router,
+    /// Every process's registry by process name (gateway, orchestrator, planner, policy, scanner,
+    /// validator, pr).
+    pub registries: BTreeMap<&'static str, SharedRegistry>,
+    pub services: BTreeMap<&'static str, InProcess>,
+    pub stream: String,
+    stop: watch::Sender<bool>,
+    orchestrator: Option<tokio::task::JoinHandle<Result<(), String>>>,
+}
+
+fn redis_url() -> String {
+    std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into())
+}
+
+impl Mesh {
+    /// Starts every process of the mesh on loopback, over a fresh store and a fresh Redis stream.
+    pub async fn start(opts: MeshOptions) -> Self {
+        let t = telemetry();
+        let repos_tmp = tempfile::tempdir().unwrap();
+        let data = tempfile::tempdir().unwrap();
+        let repos_dir = repos_tmp.path().to_str().unwrap().to_owned();
+        let mut registries = BTreeMap::new();
+        let mut services = BTreeMap::new();
+
+        macro_rules! service {
+            ($name:literal, $grpc:literal, $krate:ident, [$($arg:expr),*]) => {{
+                let config = $krate::Config::try_parse_from([concat!("sre-", $name) $(, $arg)*])
+                    .expect(concat!($name, " config"));
+                let registry = SharedRegistry::default();
+                let (routes, _ready) = $krate::build(&config, &registry).expect(concat!($name, " build"));
+                services.insert($name, InProcess::start($grpc, registry.clone(), routes).await);
+                registries.insert($name, registry);
+            }};
+        }
+        let repos = repos_dir.as_str();
+        service!("planner", "sre.v1.Planner", sre_planner, ["--repos-dir", repos]);
+        service!("policy", "sre.v1.Policy", sre_policy, []);
+        service!("scanner", "sre.v1.Scanner", sre_scanner, ["--repos-dir", repos]);
+        service!("validator", "sre.v1.Validator", sre_validator, ["--repos-dir", repos]);
+        service!("pr", "sre.v1.PullRequests", sre_pr, ["--repos-dir", repos]);
+
+        let database_url = format!("sqlite://{}/sre.db", data.path().display());
+        let stream = format!("sre:test:e2e:{}", uuid::Uuid::new_v4().simple());
+        let store = Store::connect(&database_url).await.unwrap();
+        let queue = sre_queue::Queue::new(&redis_url(), &stream, sre_queue::DEFAULT_GROUP).unwrap();
+        queue
+            .ping()
+            .await
+            .unwrap_or_else(|e| panic!("Redis at {} is unreachable ({e}); start redis-server", redis_url()));
+        queue.ensure_group().await.unwrap();
+
+        let gw_registry = SharedRegistry::default();
+        let gateway = sre_gateway::routes::router(
+            sre_gateway::AppState {
+                secret: Arc::from(SECRET),
+                store: sre_store::StoreCell::ready(store.clone()),
+                queue,
+                metrics: sre_gateway::events::GatewayMetrics::register(&gw_registry),
+                registry: gw_registry.clone(),
+            },
+            sre_telemetry::http::HttpMetrics::register(&gw_registry),
+        );
+        registries.insert("gateway", gw_registry);
+
+        let (stop, stop_rx) = watch::channel(false);
+        let orchestrator = if opts.orchestrator {
+            let url = |name: &str| services[name].url();
+            let mut config = sre_orchestrator::Config::try_parse_from([
+                "sre-orchestrator",
+                "--http-addr",
+                "127.0.0.1:0",
+                "--redis-url",
+                &redis_url(),
+                "--database-url",
+                &database_url,
+                "--consumer",
+                "e2e",
+            ])
+            .unwrap();
+            config.stream.clone_from(&stream);
+            config.planner_url = url("planner");
+            config.policy_url = url("policy");
+            config.scanner_url = url("scanner");
+            config.validator_url = url("validator");
+            config.pr_url = url("pr");
+            config.workers = opts.workers;
+            config.max_attempts = opts.max_attempts;
+            config.retry_base_ms = opts.retry_base_ms;
+            config.validate_timeout_seconds = 120;
+            // The process that owns the tracer also owns the trace-export families, as in a binary.
+            let registry = t.registry.clone();
+            registries.insert("orchestrator", registry.clone());
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let mut stopped = stop_rx.clone();
+            Some(tokio::spawn(sre_orchestrator::run(config, registry, listener, async move {
+                let _ = stopped.changed().await;
+            })))
+        } else {
+            None
+        };
+        Self { repos: repos_tmp, data, store, gateway, registries, services, stream, stop, orchestrator }
+    }
+
+    pub fn repos_dir(&self) -> &Path {
+        self.repos.path()
+    }
+
+    /// Sends a signed webhook through the gateway; returns the status and the JSON answer.
+    pub async fn webhook(&self, event: &str, delivery: &str, body: &str) -> (StatusCode, serde_json::Value) {
+        let req = Request::post("/webhooks/github")
+            .header("content-type", "application/json")
+            .header("x-github-event", event)
+            .header("x-github-delivery", delivery)
+            .header("x-hub-signature-256", sre_gateway::webhook::sign(SECRET, body.as_bytes()))
+            .body(Body::from(body.to_owned()))
+            .unwrap();
+        let (status, text) = self.send(req).await;
+        (status, serde_json::from_str(&text).unwrap_or(serde_json::Value::Null))
+    }
+
+    /// Any request to the gateway's router.
+    pub async fn send(&self, req: Request<Body>) -> (StatusCode, String) {
+        let resp = self.gateway.clone().oneshot(req).await.unwrap();
+        let status = resp.status();
+        let body = http_body_util::BodyExt::collect(resp.into_body()).await.unwrap().to_bytes();
+        (status, String::from_utf8_lossy(&body).into_owned())
+    }
+
+    /// `GET path` on the gateway.
+    pub async fn get(&self, path: &str) -> (StatusCode, String) {
+        self.send(Request::get(path).body(Body::empty()).unwrap()).await
+    }
+
+    /// Waits until the run is terminal.
+    pub async fn wait_terminal(&self, run_id: &str, timeout: Duration) -> Run {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let run = self.store.get_run(run_id).await.unwrap().unwrap();
+            if run.is_terminal() {
+                return run;
+            }
+            assert!(Instant::now() < deadline, "run did not finish within {timeout:?}: {run:#?}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// The Prometheus text exposition of one process.
+    pub fn scrape(&self, process: &str) -> String {
+        self.registries[process].encode(false)
+    }
+
+    /// Stops the orchestrator and the services.
+    pub async fn stop(mut self) {
+        let _ = self.stop.send(true);
+        if let Some(o) = self.orchestrator.take() {
+            o.await.unwrap().unwrap();
+        }
+        for (_, s) in std::mem::take(&mut self.services) {
+            s.stop().await;
+        }
+    }
+}
+
+/// A repository under `repos/acme/app` whose `make test` fails on trailing whitespace, as a lint job would.
+pub fn lint_failure_repo(repos: &Path) -> String {
+    use sre_gitwork::testing::{git, init_repo};
+    let repo = repos.join("acme").join("app");
+    init_repo(&repo);
+    std::fs::write(repo.join("app.py"), "def add(a, b):   \n    return a + b  \n").unwrap();
+    std::fs::write(repo.join("Makefile"), "test:\n\t! grep -nE '[[:space:]]+$$' app.py\n").unwrap();
+    git(&repo, &["add", "-A"]);
+    git(&repo, &["commit", "-q", "-m", "app with trailing whitespace"]);
+    git(&repo, &["rev-parse", "HEAD"])
+}
+
+/// A `workflow_job` completed/failure payload as GitHub sends it (the fields the gateway reads).
+pub fn workflow_job_failure(repo: &str, sha: &str, job: &str, job_id: u64, run_id: u64) -> String {
+    format!(
+        r#"{{"action":"completed","workflow_job":{{"id":{job_id},"run_id":{run_id},"run_attempt":1,"name":"{job}","workflow_name":"CI","head_sha":"{sha}","head_branch":"main","conclusion":"failure"}},"repository":{{"full_name":"{repo}"}},"installation":{{"id":7}}}}"#
+    )
+}
+
+/// The path of a file in the repository at `rev`.
+pub fn show(repo: &Path, rev: &str, path: &str) -> String {
+    sre_gitwork::testing::git(repo, &["show", &format!("{rev}:{path}")])
+}
+
+/// The repos dir path of `owner/name`.
+pub fn repo_path(repos: &Path, full_name: &str) -> PathBuf {
+    repos.join(full_name)
+}
