@@ -54,6 +54,22 @@ impl HttpMetrics {
     }
 }
 
+impl HttpMetrics {
+    /// Creates, at 0, the series of each `(method, route template, status)` a router normally answers, so a
+    /// fresh process's first scrape already shows them (error rates and `absent()` alerts need the series).
+    pub fn expect(&self, routes: &[(&str, &str, u16)]) {
+        for (method, route, status) in routes {
+            let method = bounded_method(method);
+            let _ = self.requests.get_or_create(&RequestLabels {
+                method: method.clone(),
+                route: (*route).to_owned(),
+                status: status.to_string(),
+            });
+            let _ = self.duration.get_or_create(&DurationLabels { route: (*route).to_owned(), method });
+        }
+    }
+}
+
 /// The trace a handler worked in, left in the response extensions so the latency exemplar can point at it.
 #[derive(Clone, Debug)]
 pub struct ResponseTrace(pub String);
@@ -122,7 +138,11 @@ pub fn metrics_routes(registry: SharedRegistry) -> Router {
         .route("/health", axum::routing::get(|| async { (StatusCode::OK, "ok") }))
 }
 
+/// The routes of [`metrics_routes`], with their normal answers (for [`HttpMetrics::expect`]).
+pub const METRICS_ROUTES: [(&str, &str, u16); 2] = [("GET", "/metrics", 200), ("GET", "/health", 200)];
+
 /// The router a gRPC service serves on its HTTP port: `/metrics` and `/health`, instrumented.
 pub fn metrics_router(registry: SharedRegistry, http_metrics: HttpMetrics) -> Router {
+    http_metrics.expect(&METRICS_ROUTES);
     instrument(metrics_routes(registry), http_metrics)
 }

@@ -75,7 +75,10 @@ pub async fn run(
             .route("/ready", axum::routing::get(ready))
             .with_state(Readiness { store: store.clone(), queue: queue.clone() }),
     );
-    let router = instrument(router, HttpMetrics::register(&registry));
+    let http_metrics = HttpMetrics::register(&registry);
+    http_metrics.expect(&sre_telemetry::http::METRICS_ROUTES);
+    http_metrics.expect(&[("GET", "/ready", 200)]);
+    let router = instrument(router, http_metrics);
     let (http_stop_tx, http_stop_rx) = tokio::sync::oneshot::channel::<()>();
     let http = tokio::spawn(sre_service_kit::serve_http(http_listener, router, async {
         let _ = http_stop_rx.await;

@@ -3,7 +3,10 @@
 //! the orchestrator's worker loop, real Redis and a SQLite store, and an OTLP receiver that collects every
 //! span. Each process keeps its own metrics registry, so a test scrapes each as Prometheus would.
 //!
-//! One telemetry setup per test binary ([`telemetry`]): tracing is process-global.
+//! One telemetry setup per test binary ([`telemetry`]): tracing is process-global. [`contract`] is the
+//! observability contract of docs/observability.md, parsed and checkable.
+
+pub mod contract;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -104,6 +107,14 @@ pub struct Mesh {
     orchestrator: Option<tokio::task::JoinHandle<Result<(), String>>>,
 }
 
+/// A registry as `sre_telemetry::init` gives a binary: with the trace-export families. (Only the registry of
+/// the process owning the tracer sees them move; in a binary every process owns its own.)
+fn process_registry() -> SharedRegistry {
+    let registry = SharedRegistry::default();
+    let _ = sre_telemetry::export::ExportMetrics::register(&registry);
+    registry
+}
+
 fn redis_url() -> String {
     std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into())
 }
@@ -122,7 +133,7 @@ impl Mesh {
             ($name:literal, $grpc:literal, $krate:ident, [$($arg:expr),*]) => {{
                 let config = $krate::Config::try_parse_from([concat!("sre-", $name) $(, $arg)*])
                     .expect(concat!($name, " config"));
-                let registry = SharedRegistry::default();
+                let registry = process_registry();
                 let (routes, _ready) = $krate::build(&config, &registry).expect(concat!($name, " build"));
                 services.insert($name, InProcess::start($grpc, registry.clone(), routes).await);
                 registries.insert($name, registry);
@@ -145,7 +156,7 @@ impl Mesh {
             .unwrap_or_else(|e| panic!("Redis at {} is unreachable ({e}); start redis-server", redis_url()));
         queue.ensure_group().await.unwrap();
 
-        let gw_registry = SharedRegistry::default();
+        let gw_registry = process_registry();
         let gateway = sre_gateway::routes::router(
             sre_gateway::AppState {
                 secret: Arc::from(SECRET),
@@ -187,10 +198,18 @@ impl Mesh {
             let registry = t.registry.clone();
             registries.insert("orchestrator", registry.clone());
             let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let addr = listener.local_addr().unwrap();
             let mut stopped = stop_rx.clone();
-            Some(tokio::spawn(sre_orchestrator::run(config, registry, listener, async move {
+            let task = tokio::spawn(sre_orchestrator::run(config, registry, listener, async move {
                 let _ = stopped.changed().await;
-            })))
+            }));
+            // Its families are registered before its HTTP port answers: wait for that.
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while sre_service_kit::probe::check(addr).is_err() {
+                assert!(Instant::now() < deadline, "the orchestrator's HTTP port never answered");
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            Some(task)
         } else {
             None
         };
