@@ -167,6 +167,8 @@ const MAX_BLOCKS_HEAD: usize = 256;
 const MAX_BLOCKS_TAIL: usize = 64;
 const MAX_COMMAND_BYTES: usize = 2048;
 const MAX_OPEN: usize = 8;
+/// A `##[group]Run` header (script, shell, env) longer than this has lost its `##[endgroup]`.
+const MAX_HEADER_LINES: usize = 256;
 
 #[derive(Debug, Clone, Copy)]
 struct Block {
@@ -302,6 +304,19 @@ impl Scanner {
             self.header_done_command = false;
             return;
         }
+        // A header ends at `##[endgroup]`; a cut log (see `bound`) may have lost it, so also at any other
+        // runner marker or after a header's worth of lines.
+        if self.in_header
+            && !line.starts_with("##[endgroup]")
+            && (line.starts_with("##[") || i >= self.current().body_start + MAX_HEADER_LINES)
+        {
+            self.in_header = false;
+            let step = self.current();
+            step.body_start = i;
+            if step.command.is_empty() {
+                step.command = step.title.as_deref().and_then(|t| t.strip_prefix("Run ")).unwrap_or("").to_string();
+            }
+        }
         if self.in_header {
             if line.starts_with("##[endgroup]") {
                 self.in_header = false;
@@ -337,15 +352,26 @@ impl Scanner {
         }
 
         let hit = scan(line);
-        if let Some(h) = hit
-            && h.kind == Kind::Verdict
-        {
+        let verdict = hit.is_some_and(|h| h.kind == Kind::Verdict);
+        if verdict {
             self.verdict(line);
         } else if line.starts_with("##[error]") {
             // other runner errors (`Input required and not supplied`, `The operation was canceled.`)
             self.mark_failed(None);
         }
         self.offer(i, line, hit);
+        if verdict {
+            // what follows a step's verdict (post-job cleanup, Travis' cache upload) is not that step's
+            self.new_untitled_step(i + 1);
+        }
+    }
+
+    fn new_untitled_step(&mut self, start: usize) {
+        self.close_open();
+        if self.steps.len() >= MAX_STEPS {
+            return;
+        }
+        self.steps.push(Step { body_start: start, end: start, ..Step::default() });
     }
 
     fn new_step(&mut self, i: usize, title: String, command: Option<String>) {

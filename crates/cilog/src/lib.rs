@@ -12,10 +12,14 @@
 //!
 //! Pure: no I/O. How it works and how well (the LogChunks benchmark) is in docs/diagnosis.md.
 
+pub mod bound;
+pub mod classify;
 pub mod extract;
 pub mod filerefs;
 pub mod markers;
 pub mod normalize;
 
+pub use bound::{LogBounder, bound_log};
+pub use classify::{Diagnosis, classify};
 pub use extract::{FailureContext, LogFormat, Options, Window};
 pub use filerefs::FileRef;
