@@ -26,7 +26,7 @@ pub struct Options {
 
 impl Default for Options {
     fn default() -> Self {
-        Options { budget_lines: 40, max_lines: 200, max_bytes: 32 * 1024, workspace_roots: Vec::new() }
+        Options { budget_lines: 55, max_lines: 200, max_bytes: 32 * 1024, workspace_roots: Vec::new() }
     }
 }
 

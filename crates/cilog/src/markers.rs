@@ -387,6 +387,11 @@ impl OpenBlock {
                         || t.starts_with("goroutine "))
             }
             Kind::Indented => {
+                let t = line.trim_start();
+                if t.starts_with("--- PASS") || t.starts_with("--- SKIP") || t.starts_with("=== RUN") {
+                    // a passing or starting subtest is not part of the failure (Go prints them nested)
+                    return false;
+                }
                 if blank {
                     self.blank_run += 1;
                     self.blank_run <= 1
