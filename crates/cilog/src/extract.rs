@@ -445,6 +445,10 @@ impl Scanner {
             }
             let mut b = OpenBlock::new(h, i, line);
             b.shape = self.shapes.count(line);
+            if h.kind == Kind::Trailer {
+                let lo = self.current().body_start;
+                b.start = i.saturating_sub(crate::markers::TRAILER_LOOKBACK).max(lo).min(i);
+            }
             if h.kind == Kind::Verdict {
                 self.store(&b);
             } else {
@@ -516,7 +520,7 @@ fn exit_code_in(line: &str) -> Option<i32> {
 fn lead(kind: Kind) -> usize {
     match kind {
         Kind::Line | Kind::Stack | Kind::LineDiagnostic | Kind::Indented => 1,
-        Kind::FileBlock => 1,
+        Kind::FileBlock | Kind::Located => 1,
         _ => 0,
     }
 }
@@ -563,7 +567,20 @@ fn choose(step: &Step, shapes: &Shapes, opts: &Options) -> Vec<(usize, usize)> {
         let order = if b.strength >= 2 { b.start } else { hi - b.end };
         (std::cmp::Reverse(b.strength), b.summary, order)
     });
+    // the second error's head is shown even when the first filled the budget: two failures are told apart
+    // by their first lines, and a log that fails twice often names the cause in the second
+    let mut second = primary.is_some();
     for (_, b) in rest {
+        if second && b.strength >= 3 && !b.summary && b.kind != Kind::Verdict {
+            second = false;
+            let r = clamp(with_lead(b));
+            if r.0 <= r.1 && count_new(&chosen, r) > 0 && used >= opts.budget_lines {
+                let r = (r.0, r.1.min(r.0 + SECOND_HEAD - 1));
+                used += count_new(&chosen, r);
+                chosen.push(r);
+                continue;
+            }
+        }
         if used >= opts.budget_lines {
             break;
         }
@@ -609,6 +626,9 @@ fn first_error(step: &Step, shapes: &Shapes) -> Vec<(usize, usize)> {
     }
     out
 }
+
+/// Lines of the second error block shown when the first one filled the budget.
+const SECOND_HEAD: usize = 24;
 
 /// Lines of `r` not yet in `chosen`.
 fn count_new(chosen: &[(usize, usize)], r: (usize, usize)) -> usize {

@@ -39,6 +39,9 @@ pub enum Kind {
     FailList,
     /// A report that ends at a blank line (Maven Surefire's `<<< FAILURE!` test report).
     UntilBlank,
+    /// A line that sums up the lines printed just before it (`Code style issues found in the above file(s)`):
+    /// its block starts up to [`TRAILER_LOOKBACK`] lines earlier.
+    Trailer,
     /// A run of `path:line: message` lines (any linter's or checker's report).
     Located,
     /// The CI system's verdict on a step (`##[error]Process completed with exit code 1.`).
@@ -144,7 +147,9 @@ const RULES: &[Rule] = &[
     // TAP (tape, node-tap, prove): `not ok N - name` and its indented YAML diagnostics
     rule(r"^\s*not ok \d+", 3, Kind::Indented),
     // generic
-    rule(r"^[\w./\-]+\.[A-Za-z]{1,10}: ?\d+(?::\d+)?:? \S", 2, Kind::Located),
+    rule(r"^[\w./\-]+\.[A-Za-z]{1,10}: ?\d+(?::\d*)?:? ?[^\s\d]", 2, Kind::Located),
+    // a line that points at the output above it (prettier 1.x, shell lint scripts' `^---- failure ...`)
+    rule(r"^\^-{2,} |Code style issues (?:found|were found) in (?:the above|\d+) files?|^Forgot to run Prettier", 3, Kind::Trailer),
     rule(r"^(?:fatal|FATAL|Fatal)(?: error)?: ", 3, Kind::Line),
     // `program: error: message` (configure, ld, git, most Unix tools)
     rule(r"^[\w.\-/]+: (?:error|fatal|ERROR|FATAL)(?: error)?: ", 3, Kind::Line),
@@ -170,7 +175,7 @@ static SET: LazyLock<RegexSet> = LazyLock::new(|| RegexSet::new(RULES.iter().map
 /// lines of a log are not errors.
 static PREFILTER: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(
-        r"(?i)err|fail|exit|illegal|unrecognized|unknown|panic|trace|warn|diff in|reformat|unformatted|denied|refused|found|fatal|excep|abort|cannot|could|unable|missing|invalid|unexpected|timed? ?out|not found|no such|✖|✕|×|\d\) |^_{3}|^E {3}|\.go:\d|:\d+:\d+: [A-Z]|\*\*\*|^[A-Z]{1,4}\d{2,4} |not ok|\.[A-Za-z]{1,10}: ?\d|<<<|go\.sum|provides package|undefined ref",
+        r"(?i)err|fail|exit|illegal|unrecognized|unknown|panic|trace|warn|diff in|reformat|unformatted|denied|refused|found|fatal|excep|abort|cannot|could|unable|missing|invalid|unexpected|timed? ?out|not found|no such|✖|✕|×|\d\) |^_{3}|^E {3}|\.go:\d|:\d+:\d+: [A-Z]|\*\*\*|^[A-Z]{1,4}\d{2,4} |not ok|\.[A-Za-z]{1,10}: ?\d|^\^--|code style|prettier|<<<|go\.sum|provides package|undefined ref",
     )
     .expect("prefilter")
 });
@@ -264,6 +269,7 @@ fn max_len(kind: Kind) -> usize {
         Kind::FailList => 60,
         Kind::UntilBlank => 80,
         Kind::Located => 40,
+        Kind::Trailer => 1,
         Kind::Verdict => 1,
     }
 }
@@ -370,8 +376,10 @@ impl OpenBlock {
             }
             Kind::Stack => {
                 let t = line.trim_start();
+                // `Error:` alone announces a message of its own lines, then the stack
                 !blank
-                    && (ind > self.head_indent
+                    && (self.announces
+                        || ind > self.head_indent
                         || t.starts_with("at ")
                         || t.starts_with("File \"")
                         || t.starts_with("Caused by")
@@ -409,6 +417,7 @@ impl OpenBlock {
             Kind::FileBlock => !blank && ind > 0,
             Kind::Line => !blank && ind > self.head_indent,
             Kind::UntilBlank => !blank,
+            Kind::Trailer => false,
             Kind::Located => !blank && (ind > self.head_indent || located_line(line)),
             Kind::FailList => {
                 // ends at the runner's closing lines: `test result:`, npm's error tail, the CI verdict
@@ -428,6 +437,9 @@ impl OpenBlock {
         take
     }
 }
+
+/// How far a [`Kind::Trailer`] block reaches back.
+pub const TRAILER_LOOKBACK: usize = 12;
 
 /// Tags a [`Kind::Tagged`] block repeats on each of its lines.
 const TAGS: &[&str] = &[
@@ -454,7 +466,7 @@ fn starts_new_diagnostic(line: &str) -> bool {
 
 fn located_line(line: &str) -> bool {
     static LOC: LazyLock<Regex> =
-        LazyLock::new(|| Regex::new(r"^[\w./\-]+\.[A-Za-z]{1,10}: ?\d+(?::\d+)?:? \S").expect("located"));
+        LazyLock::new(|| Regex::new(r"^[\w./\-]+\.[A-Za-z]{1,10}: ?\d+(?::\d*)?:? ?[^\s\d]").expect("located"));
     LOC.is_match(line)
 }
 
