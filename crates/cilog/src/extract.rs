@@ -351,7 +351,16 @@ impl Scanner {
             return;
         }
 
-        let hit = scan(line);
+        let mut hit = scan(line);
+        // `The command "x" failed. Retrying, 2 of 3.` is travis_retry going on: the step failed (once), but it
+        // has not ended
+        if let Some(h) = &mut hit
+            && h.kind == Kind::Verdict
+            && line.contains("Retrying")
+        {
+            h.kind = Kind::Line;
+            self.mark_failed(None);
+        }
         let verdict = hit.is_some_and(|h| h.kind == Kind::Verdict);
         if verdict {
             self.verdict(line);
@@ -614,6 +623,10 @@ fn first_error(step: &Step, shapes: &Shapes) -> Vec<(usize, usize)> {
     if hi == lo {
         return Vec::new();
     }
+    // a short step is shown whole: a retried deploy prints the same error once per try, then its verdict
+    if hi - lo <= SHORT_STEP {
+        return vec![(lo, hi - 1)];
+    }
     let mut out = vec![(hi - 1, hi - 1)];
     let first = step
         .blocks()
@@ -626,6 +639,9 @@ fn first_error(step: &Step, shapes: &Shapes) -> Vec<(usize, usize)> {
     }
     out
 }
+
+/// A later failed step with at most this many lines is kept whole.
+const SHORT_STEP: usize = 70;
 
 /// Lines of the second error block shown when the first one filled the budget.
 const SECOND_HEAD: usize = 24;
