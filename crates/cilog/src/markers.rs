@@ -329,7 +329,8 @@ impl OpenBlock {
                     self.blank_run = 0;
                     more
                 } else {
-                    !starts_new_diagnostic(line)
+                    // a build script's captured output follows its error: its own errors are blocks of their own
+                    !starts_new_diagnostic(line) && !line.starts_with("--- stdout") && !line.starts_with("--- stderr")
                 }
             }
             Kind::LineDiagnostic => {
