@@ -561,7 +561,16 @@ fn choose(step: &Step, shapes: &Shapes, opts: &Options) -> Vec<(usize, usize)> {
 
     let primary = blocks.iter().position(|b| b.strength >= 3 && !b.summary && b.kind != Kind::Verdict);
     if let Some(p) = primary {
-        let r = clamp(with_lead(&blocks[p]));
+        let mut r = clamp(with_lead(&blocks[p]));
+        // the failures that follow it directly, in the same shape (pytest's sections, one per failed test),
+        // are one report: keep them together, up to a cluster's size
+        for b in &blocks[p + 1..] {
+            if b.kind == blocks[p].kind && b.start <= r.1 + 2 && b.end + 1 - r.0 <= MAX_CLUSTER {
+                r.1 = r.1.max(b.end.min(hi - 1));
+            } else if b.start > r.1 + 2 {
+                break;
+            }
+        }
         used += count_new(&chosen, r);
         chosen.push(r);
     }
@@ -642,6 +651,9 @@ fn first_error(step: &Step, shapes: &Shapes) -> Vec<(usize, usize)> {
 
 /// A later failed step with at most this many lines is kept whole.
 const SHORT_STEP: usize = 70;
+
+/// At most this many lines of adjacent same-shape failure blocks are kept as the first error's report.
+const MAX_CLUSTER: usize = 130;
 
 /// Lines of the second error block shown when the first one filled the budget.
 const SECOND_HEAD: usize = 24;

@@ -149,7 +149,11 @@ const RULES: &[Rule] = &[
     // generic
     rule(r"^[\w./\-]+\.[A-Za-z]{1,10}: ?\d+(?::\d*)?:? ?[^\s\d]", 2, Kind::Located),
     // a line that points at the output above it (prettier 1.x, shell lint scripts' `^---- failure ...`)
-    rule(r"^\^-{2,} |Code style issues (?:found|were found) in (?:the above|\d+) files?|^Forgot to run Prettier", 3, Kind::Trailer),
+    rule(
+        r"^\^-{2,} |Code style issues (?:found|were found) in (?:the above|\d+) files?|^Forgot to run Prettier",
+        3,
+        Kind::Trailer,
+    ),
     rule(r"^(?:fatal|FATAL|Fatal)(?: error)?: ", 3, Kind::Line),
     // `program: error: message` (configure, ld, git, most Unix tools)
     rule(r"^[\w.\-/]+: (?:error|fatal|ERROR|FATAL)(?: error)?: ", 3, Kind::Line),
