@@ -223,7 +223,8 @@ const RULES: &[Rule] = &[
     r(r"npm (?:ERR!|error) Missing script:", C::Config, X::Npm, DC, 3),
     r(r"could not find `Cargo\.toml`|failed to parse manifest at|error: no such command: ", C::Config, X::Cargo, DC, 3),
     r(r"error TS(?:5\d{3}|18003|6053)\b", C::Config, X::Tsc, DC, 3),
-    r(r"No Rakefile found|No rule to make target", C::Config, X::Make, DC, 2),
+    r(r"No rule to make target", C::Config, X::Make, DC, 2),
+    r(r"No Rakefile found", C::Config, X::Unknown, DC, 2),
     r(
         r"error: (?:unexpected argument|unrecognized subcommand|unknown option)|unrecognized arguments:|No such option:|Illegal switch|flag provided but not defined:|[Uu]nknown option",
         C::Config,
@@ -239,7 +240,6 @@ const RULES: &[Rule] = &[
         DC,
         2,
     ),
-    r(r": command not found$|: not found$", C::Config, X::Unknown, DC, 1),
     // ---- format
     fix(r"^Diff in \S+(?::\d+:| at line \d+:)$", C::Format, X::Rustfmt, T, 3),
     fix(
@@ -298,14 +298,19 @@ const RULES: &[Rule] = &[
     r(r"^\s*(?:SyntaxError|IndentationError|TabError): ", C::Compile, X::Unknown, T, 2),
     r(r"^error: (?:could not compile|aborting due to)", C::Compile, X::Cargo, T, 1),
     r(r"^error: ", C::Compile, X::Cargo, T, 0),
+    r(r"^error: failed to run custom build command for", C::Compile, X::Cargo, T, 2),
+    // a tool missing from the runner: the workflow does not install it (weak: tests print such lines too)
+    r(r": command not found$|: not found$", C::Config, X::Unknown, T, 1),
     // ---- test
     r(
-        r"panicked at|^test result: FAILED|^---- \S+ stdout ----$|^test \S+ \.\.\. FAILED$|^error: test failed",
+        r"^test result: FAILED|^---- \S+ stdout ----$|^test \S+ \.\.\. FAILED$|^error: test failed",
         C::Test,
         X::Cargo,
         T,
         2,
     ),
+    // a panic is a failed test only when nothing says otherwise (build scripts and tools panic too)
+    r(r"panicked at", C::Test, X::Cargo, T, 0),
     r(
         r"short test summary info|^FAILED \S+::\S+|^=+ .*\b\d+ failed\b|^E {3}|^_{3,} (?:test_?\w*|Test\w+[.:]\w+) _{3,}$",
         C::Test,
@@ -425,9 +430,14 @@ fn from_command(ctx: &FailureContext) -> Diagnosis {
                 None => format!("`{first}` failed and printed nothing"),
             }
         }
-        _ => {
-            ctx.lines.iter().rev().find(|l| !l.trim().is_empty()).cloned().unwrap_or_else(|| "no failure output".into())
-        }
+        // the first line a tool marked as an error, else the last line
+        _ => ctx
+            .lines
+            .iter()
+            .find(|l| crate::markers::scan(l).is_some_and(|h| h.strength >= 2))
+            .or_else(|| ctx.lines.iter().rev().find(|l| !l.trim().is_empty()))
+            .map(|l| summary_of(l))
+            .unwrap_or_else(|| "no failure output".into()),
     };
     Diagnosis { category, language, tool, summary: redact(&summary), autofixable: category == Category::Format }
 }
@@ -511,6 +521,11 @@ fn summary_line(ctx: &FailureContext, at: usize, category: Category) -> String {
     } else {
         line
     };
+    summary_of(text)
+}
+
+/// One line of at most [`MAX_SUMMARY`] characters, whitespace runs collapsed.
+fn summary_of(text: &str) -> String {
     let mut s: String = text.split_whitespace().collect::<Vec<_>>().join(" ");
     if s.chars().count() > MAX_SUMMARY {
         s = s.chars().take(MAX_SUMMARY - 1).collect::<String>() + "…";

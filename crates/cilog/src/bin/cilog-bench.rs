@@ -5,7 +5,7 @@
 //!
 //! DIR holds `labels.jsonl` (one `{"log": "logs/...", ...}` per line) and the logs it names. Each output
 //! line is `{"log": <the label's log path>, "context": <the context lines joined with \n>}`, the format
-//! `score.py` reads. Timing goes to stderr.
+//! `score.py` reads (the step, windows and diagnosis ride along for looking at results). Timing goes to stderr.
 
 use std::io::{BufRead, BufWriter, Write};
 use std::path::PathBuf;
@@ -48,6 +48,7 @@ fn run() -> Result<(), String> {
         let raw = std::fs::read(dir.join(log)).map_err(|e| format!("{log}: {e}"))?;
         bytes += raw.len();
         let ctx = sre_cilog::FailureContext::from_log(&raw);
+        let diagnosis = sre_cilog::classify(&ctx);
         // windows, step and exit code ride along for looking at misses; score.py reads "log" and "context"
         let row = serde_json::json!({
             "log": log,
@@ -56,6 +57,7 @@ fn run() -> Result<(), String> {
             "step": ctx.step_name,
             "step_failed": ctx.step_failed,
             "exit_code": ctx.exit_code,
+            "diagnosis": diagnosis,
         });
         writeln!(out, "{row}").map_err(|e| e.to_string())?;
         n += 1;
