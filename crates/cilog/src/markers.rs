@@ -204,7 +204,7 @@ fn is_benign(line: &str) -> bool {
         Regex::new(
             r"(?ix)
             \b0\ (?:errors?|failed|failures?|problems?)\b
-            | \b(?:errors?|failures?|failed)[:=]\ ?0\b
+            | \b(?:errors?|failures?|failed|fail)\ ?[:=]\ ?0\b
             | (?:-W?error|--fail-fast|-Werror|allow_failures|fail_on|on-error|continue-on-error|ignore-errors|errexit)
             | ^\s*(?:\+\ )?set\ -e
             | \berror(?:s|_|-)(?:chain|handling|code)
