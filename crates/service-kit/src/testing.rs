@@ -19,7 +19,17 @@ pub struct InProcess {
 impl InProcess {
     /// Serves `routes` as `service_name` on ephemeral loopback ports.
     pub async fn start(service_name: &'static str, registry: SharedRegistry, routes: Routes) -> Self {
-        let grpc_listener = TcpListener::bind("127.0.0.1:0").await.expect("bind gRPC");
+        Self::start_on("127.0.0.1:0".parse().expect("loopback"), service_name, registry, routes).await
+    }
+
+    /// Serves `routes` with gRPC on `addr` (a restart on the port a stopped instance used).
+    pub async fn start_on(
+        addr: SocketAddr,
+        service_name: &'static str,
+        registry: SharedRegistry,
+        routes: Routes,
+    ) -> Self {
+        let grpc_listener = TcpListener::bind(addr).await.expect("bind gRPC");
         let http_listener = TcpListener::bind("127.0.0.1:0").await.expect("bind HTTP");
         let addr = grpc_listener.local_addr().expect("local addr");
         let opts = ServeOptions { service_name, grpc_listener, http_listener, drain_grace: Duration::ZERO };

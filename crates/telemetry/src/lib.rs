@@ -59,6 +59,8 @@ pub struct Config {
     pub sdk_disabled: bool,
     /// `RUST_LOG` or the default directives.
     pub log_directives: String,
+    /// Also keep every JSON log line here (tests assert on what a process logged). `None` in binaries.
+    pub log_capture: Option<logs::LogCapture>,
 }
 
 impl Config {
@@ -78,7 +80,7 @@ impl Config {
         let log_directives = var("RUST_LOG")
             .map(|user| format!("{DEFAULT_DIRECTIVES},{user}"))
             .unwrap_or_else(|| DEFAULT_DIRECTIVES.to_owned());
-        Self { service_name, otlp_endpoint, sdk_disabled, log_directives }
+        Self { service_name, otlp_endpoint, sdk_disabled, log_directives, log_capture: None }
     }
 }
 
@@ -138,7 +140,7 @@ pub fn init(config: Config) -> Result<Telemetry, InitError> {
 
     let filter = EnvFilter::try_new(&config.log_directives)
         .map_err(|e| InitError::LogFilter(config.log_directives.clone(), e.to_string()))?;
-    let json = logs::JsonLogLayer::new(config.service_name.clone());
+    let json = logs::JsonLogLayer::new(config.service_name.clone()).with_capture(config.log_capture.clone());
 
     let provider = (!config.sdk_disabled).then(|| build_provider(&config, export_metrics));
     let otel_layer = provider

@@ -60,15 +60,31 @@ impl Visit for JsonFields<'_> {
     }
 }
 
+/// Every JSON line a process wrote, kept in memory as well (for tests; see `Config::log_capture`).
+#[derive(Clone, Debug, Default)]
+pub struct LogCapture(std::sync::Arc<std::sync::Mutex<Vec<String>>>);
+
+impl LogCapture {
+    pub fn lines(&self) -> Vec<String> {
+        self.0.lock().map(|l| l.clone()).unwrap_or_default()
+    }
+}
+
 /// The layer. Add it after the OpenTelemetry layer so span contexts exist when events arrive.
 pub struct JsonLogLayer {
     service: String,
     dispatch: OnceLock<WeakDispatch>,
+    capture: Option<LogCapture>,
 }
 
 impl JsonLogLayer {
     pub fn new(service: String) -> Self {
-        Self { service, dispatch: OnceLock::new() }
+        Self { service, dispatch: OnceLock::new(), capture: None }
+    }
+
+    pub fn with_capture(mut self, capture: Option<LogCapture>) -> Self {
+        self.capture = capture;
+        self
     }
 
     /// Renders one event as a JSON line (without the newline).
@@ -156,6 +172,11 @@ where
 
     fn on_event(&self, event: &Event<'_>, ctx: Context<'_, S>) {
         let mut line = self.render(event, &ctx);
+        if let Some(capture) = &self.capture
+            && let Ok(mut lines) = capture.0.lock()
+        {
+            lines.push(line.clone());
+        }
         line.push('\n');
         // One write per line keeps lines whole when several threads log at once.
         let _ = std::io::stdout().lock().write_all(line.as_bytes());

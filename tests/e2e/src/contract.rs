@@ -133,11 +133,9 @@ fn labels(cell: &str) -> Vec<(String, Values)> {
 }
 
 impl Contract {
-    /// Parses docs/observability.md of this workspace.
+    /// Parses docs/observability.md of this workspace (embedded at build time: a rebuild follows the doc).
     pub fn load() -> Self {
-        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/observability.md");
-        let doc = std::fs::read_to_string(path).expect("docs/observability.md");
-        Self::parse(&doc)
+        Self::parse(include_str!("../../../docs/observability.md"))
     }
 
     pub fn parse(doc: &str) -> Self {

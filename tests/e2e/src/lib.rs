@@ -32,6 +32,8 @@ pub const SECRET: &[u8] = b"e2e-webhook-secret";
 pub struct Telemetry {
     pub sink: Sink,
     pub registry: SharedRegistry,
+    /// Every JSON log line any in-process process wrote.
+    pub logs: sre_telemetry::logs::LogCapture,
     inner: sre_telemetry::Telemetry,
 }
 
@@ -54,6 +56,8 @@ pub fn telemetry() -> &'static Telemetry {
     TELEMETRY.get_or_init(|| {
         let sink = Sink::default();
         let served = sink.clone();
+        let logs = sre_telemetry::logs::LogCapture::default();
+        let capture = logs.clone();
         let (tx, rx) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
             let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
@@ -63,6 +67,7 @@ pub fn telemetry() -> &'static Telemetry {
                 tokio::spawn(served.serve(listener, std::future::pending()));
                 let telemetry = sre_telemetry::init(sre_telemetry::Config {
                     otlp_endpoint: Some(format!("http://{addr}")),
+                    log_capture: Some(capture),
                     ..sre_telemetry::Config::from_env("e2e")
                 })
                 .expect("telemetry init");
@@ -71,7 +76,7 @@ pub fn telemetry() -> &'static Telemetry {
             });
         });
         let inner = rx.recv().unwrap();
-        Telemetry { sink, registry: inner.registry(), inner }
+        Telemetry { sink, registry: inner.registry(), logs, inner }
     })
 }
 
@@ -92,6 +97,9 @@ impl Default for MeshOptions {
     }
 }
 
+/// How a service is built again (its gRPC name and a constructor over a registry).
+type Builder = (&'static str, Box<dyn Fn(&SharedRegistry) -> tonic::service::Routes + Send + Sync>);
+
 /// A running in-process mesh.
 pub struct Mesh {
     pub repos: tempfile::TempDir,
@@ -102,6 +110,8 @@ pub struct Mesh {
     /// validator, pr).
     pub registries: BTreeMap<&'static str, SharedRegistry>,
     pub services: BTreeMap<&'static str, InProcess>,
+    builders: BTreeMap<&'static str, Builder>,
+    stopped: BTreeMap<String, std::net::SocketAddr>,
     pub stream: String,
     stop: watch::Sender<bool>,
     orchestrator: Option<tokio::task::JoinHandle<Result<(), String>>>,
@@ -129,14 +139,21 @@ impl Mesh {
         let mut registries = BTreeMap::new();
         let mut services = BTreeMap::new();
 
+        let mut builders: BTreeMap<&'static str, Builder> = BTreeMap::new();
         macro_rules! service {
             ($name:literal, $grpc:literal, $krate:ident, [$($arg:expr),*]) => {{
                 let config = $krate::Config::try_parse_from([concat!("sre-", $name) $(, $arg)*])
                     .expect(concat!($name, " config"));
+                let build: Builder = (
+                    $grpc,
+                    Box::new(move |registry: &SharedRegistry| {
+                        $krate::build(&config, registry).expect(concat!($name, " build")).0
+                    }),
+                );
                 let registry = process_registry();
-                let (routes, _ready) = $krate::build(&config, &registry).expect(concat!($name, " build"));
-                services.insert($name, InProcess::start($grpc, registry.clone(), routes).await);
+                services.insert($name, InProcess::start($grpc, registry.clone(), (build.1)(&registry)).await);
                 registries.insert($name, registry);
+                builders.insert($name, build);
             }};
         }
         let repos = repos_dir.as_str();
@@ -213,7 +230,19 @@ impl Mesh {
         } else {
             None
         };
-        Self { repos: repos_tmp, data, store, gateway, registries, services, stream, stop, orchestrator }
+        Self {
+            repos: repos_tmp,
+            data,
+            store,
+            gateway,
+            registries,
+            services,
+            builders,
+            stopped: BTreeMap::new(),
+            stream,
+            stop,
+            orchestrator,
+        }
     }
 
     pub fn repos_dir(&self) -> &Path {
@@ -262,6 +291,23 @@ impl Mesh {
     /// The Prometheus text exposition of one process.
     pub fn scrape(&self, process: &str) -> String {
         self.registries[process].encode(false)
+    }
+
+    /// Stops one service (its port refuses connections until [`Self::restart_service`]).
+    pub async fn stop_service(&mut self, name: &str) {
+        let service = self.services.remove(name).unwrap_or_else(|| panic!("no running service {name}"));
+        let addr = service.addr;
+        service.stop().await;
+        self.stopped.insert(name.to_owned(), addr);
+    }
+
+    /// Starts a stopped service again on the port it had.
+    pub async fn restart_service(&mut self, name: &'static str) {
+        let addr = self.stopped.remove(name).unwrap_or_else(|| panic!("{name} was not stopped"));
+        let (grpc, build) = &self.builders[name];
+        let registry = self.registries[name].clone();
+        let routes = build(&registry);
+        self.services.insert(name, InProcess::start_on(addr, grpc, registry, routes).await);
     }
 
     /// Stops the orchestrator and the services.
