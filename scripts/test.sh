@@ -110,6 +110,24 @@ stage "cargo fmt --check" cargo fmt --all --check || true
 # failure-context recall on LogChunks (docs/diagnosis.md); says "skipped" when ../shared is not there
 stage "bench-logchunks.sh" bash scripts/bench-logchunks.sh --min-recall 0.83 || true
 
+# The repository must need nothing beside it: in a clone with no ../shared, the file-based checks pass, the
+# optional benchmark says it is skipped, and nothing but that benchmark names ../shared.
+standalone() (
+  set -euo pipefail
+  local dir
+  dir="$(mktemp -d)"
+  trap 'rm -rf "$dir"' EXIT
+  git clone -q "$REPO" "$dir/sre-agent"
+  [ ! -e "$dir/shared" ] || { echo "the clone's parent has a shared/ folder: not a standalone test" >&2; exit 1; }
+  local refs
+  refs="$(git -C "$dir/sre-agent" grep -n '\.\./shared' -- ':!docs/*' ':!*.md' ':!scripts/bench-logchunks.sh' ':!scripts/test.sh' || true)"
+  [ -z "$refs" ] || { printf 'files outside the optional benchmark read ../shared:\n%s\n' "$refs" >&2; exit 1; }
+  (cd "$dir/sre-agent" && bash scripts/check-observability.sh)
+  (cd "$dir/sre-agent" && bash scripts/bench-logchunks.sh) | tee "$dir/bench.out"
+  grep -q "skipped" "$dir/bench.out" || { echo "bench-logchunks.sh did not say it was skipped" >&2; exit 1; }
+)
+stage "standalone clone (no ../shared)" standalone || true
+
 # a mesh left running from this data dir would be tested with its old binaries: stop it first
 bash scripts/down.sh || true
 if stage "up.sh" bash scripts/up.sh; then UP_OK=1; fi
