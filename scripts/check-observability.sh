@@ -11,7 +11,7 @@
 #     (this also parses the rule file and the file_sd target files)
 #   - promtool check rules + promtool test rules (observability/prometheus/tests/*.yml)
 #   - alert rules: severity, annotations, runbook anchors in docs/observability.md, a firing and a
-#     quiet test per alert, metric names from docs/conventions.md      (scripts/lib/check_alerts.py)
+#     quiet test per alert, metric names from docs/observability.md (scripts/lib/check_alerts.py)
 #   - docker-compose.yml against the Compose JSON schema plus project rules (scripts/lib/check_compose.py)
 #   - otel-collector and Tempo configs, structurally                    (scripts/lib/check_trace_configs.py)
 #   - dashboards and Grafana provisioning                               (scripts/lib/check_dashboards.py)

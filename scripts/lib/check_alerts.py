@@ -4,7 +4,7 @@
 - every alert has a `severity` label (critical | warning | info) and `summary`, `description` and
   `runbook_url` annotations; runbook_url is docs/observability.md#<anchor> and that heading exists;
 - every alert has at least one firing and one quiet case in observability/prometheus/tests/*.yml;
-- every raw metric used by a rule is listed in docs/conventions.md (histograms via _bucket/_sum/_count).
+- every raw metric used by a rule is listed in the contract table of docs/observability.md (histograms via _bucket/_sum/_count).
 
 Usage: check_alerts.py --repo REPO      (exit 1 and one line per problem when something is wrong)
 """
@@ -63,7 +63,7 @@ def main() -> int:
         for rule in group.get("rules", []):
             name = rule.get("alert") or rule.get("record")
             for metric in unknown_metrics(rule.get("expr", ""), allowed):
-                problems.append(f"{name}: metric {metric} is not in docs/conventions.md")
+                problems.append(f"{name}: metric {metric} is not in the contract table of docs/observability.md")
             if "alert" not in rule:
                 continue
             alerts.append(name)

@@ -5,7 +5,7 @@ static  (no server needed)
   - every dashboard JSON parses, has a unique stable uid, a title, the `$service` variable
     (label_values(up, service)), unique panel ids and titles;
   - every data source reference anywhere is an object whose uid is `prometheus` or `tempo`;
-  - every Prometheus query uses only metric names from docs/conventions.md, filters sre_agent_* series
+  - every Prometheus query uses only metric names from the contract table of docs/observability.md, filters sre_agent_* series
     with service=~"$service", and parses as PromQL (promtool check rules on a generated rule file);
   - observability/grafana/allow-empty.txt names existing dashboards and panels;
   - provisioning: data sources `prometheus` (exemplars -> tempo) and `tempo` (service map and
@@ -145,7 +145,7 @@ def check_provisioning(repo: str, allowed: dict[str, str], problems: list[str]):
             problems.append("datasource.yml: tempo tracesToMetrics.datasourceUid must be prometheus")
         for q in t2m.get("queries") or []:
             for metric in unknown_metrics(q.get("query", ""), allowed):
-                problems.append(f"datasource.yml: tracesToMetrics query {q.get('name')!r}: {metric} is not in docs/conventions.md")
+                problems.append(f"datasource.yml: tracesToMetrics query {q.get('name')!r}: {metric} is not in the contract table of docs/observability.md")
     other = set(by_uid) - ALLOWED_DS_UIDS
     if other:
         problems.append(f"datasource.yml: unexpected data source uids {sorted(other)}")
@@ -237,7 +237,7 @@ def cmd_static(args) -> int:
             where = f"{rel} / {panel.get('title')} / {target.get('refId')}"
             expr = target["expr"]
             for metric in unknown_metrics(expr, allowed):
-                problems.append(f"{where}: metric {metric} is not in docs/conventions.md "
+                problems.append(f"{where}: metric {metric} is not in the contract table of docs/observability.md "
                                 "(counters end in _total; histograms only as _bucket/_sum/_count)")
             for sel in selectors_missing_label(expr, SERVICE_MATCHER):
                 problems.append(f"{where}: selector {sel} lacks {SERVICE_MATCHER}")

@@ -1,6 +1,6 @@
-"""Metric names from docs/conventions.md, the contract that dashboards and alert rules must follow.
+"""Metric names from the contract table of docs/observability.md, which dashboards and alert rules must follow.
 
-The table rows look like: | `sre_agent_http_requests_total` | counter | labels | emitted by |
+The table rows look like: | `sre_agent_http_requests_total` | counter | labels | process | first scrape |
 Counters are used exactly as listed (with `_total`), gauges as listed, histograms only through their
 `_bucket`, `_sum` and `_count` series.
 """
@@ -16,21 +16,25 @@ SELECTOR = re.compile(r"(?<![A-Za-z0-9_:])(sre_agent_[a-z0-9_]+)\s*(\{[^}]*\})?"
 
 
 def allowed_series(repo: str) -> dict[str, str]:
-    """Series name -> the conventions row it comes from (`name (type)`)."""
+    """Series name -> the contract row it comes from (`name (type)`)."""
     out: dict[str, str] = {}
-    with open(os.path.join(repo, "docs", "conventions.md")) as f:
-        for line in f:
-            m = ROW.match(line)
-            if not m:
-                continue
-            name, kind = m.group(1), m.group(2)
-            if kind == "histogram":
-                for suffix in ("_bucket", "_sum", "_count"):
-                    out[name + suffix] = f"{name} (histogram)"
-            else:
-                out[name] = f"{name} ({kind})"
+    with open(os.path.join(repo, "docs", "observability.md")) as f:
+        text = f.read()
+    begin, end = "<!-- contract:metrics:begin -->", "<!-- contract:metrics:end -->"
+    if begin not in text or end not in text:
+        raise SystemExit("docs/observability.md: no contract:metrics table")
+    for line in text[text.index(begin):text.index(end)].splitlines():
+        m = ROW.match(line)
+        if not m:
+            continue
+        name, kind = m.group(1), m.group(2)
+        if kind == "histogram":
+            for suffix in ("_bucket", "_sum", "_count"):
+                out[name + suffix] = f"{name} (histogram)"
+        else:
+            out[name] = f"{name} ({kind})"
     if not out:
-        raise SystemExit("docs/conventions.md: no metric table rows found")
+        raise SystemExit("docs/observability.md: no metric table rows found")
     return out
 
 
