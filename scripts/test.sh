@@ -107,6 +107,7 @@ stage "redis + postgresql" services || true
 stage "cargo test" cargo test --workspace --locked || true
 stage "cargo clippy" cargo clippy --workspace --all-targets --locked -- -D warnings || true
 stage "cargo fmt --check" cargo fmt --all --check || true
+stage "cargo machete (unused dependencies)" cargo machete || true
 # failure-context recall on LogChunks (docs/diagnosis.md); says "skipped" when ../shared is not there
 stage "bench-logchunks.sh" bash scripts/bench-logchunks.sh --min-recall 0.83 || true
 

@@ -22,6 +22,7 @@ TOOLS_DIR="${SRE_TOOLS_DIR:-$REPO/.tools}"
 case "$TOOLS_DIR" in /*) ;; *) TOOLS_DIR="$PWD/$TOOLS_DIR" ;; esac
 PYVENV_DIR="$TOOLS_DIR/pyvenv"
 PROM_DIR="$TOOLS_DIR/prometheus"
+CARGO_TOOLS_DIR="$TOOLS_DIR/cargo"
 
 DATA="${SRE_DATA_DIR:-$REPO/data}"
 case "$DATA" in /*) ;; *) DATA="$PWD/$DATA" ;; esac
@@ -31,6 +32,7 @@ ENV_FILE="$RUN_DIR/env"
 
 case ":$PATH:" in *":$PYVENV_DIR/bin:"*) ;; *) PATH="$PATH:$PYVENV_DIR/bin" ;; esac
 case ":$PATH:" in *":$PROM_DIR/usr/bin:"*) ;; *) PATH="$PATH:$PROM_DIR/usr/bin" ;; esac
+case ":$PATH:" in *":$CARGO_TOOLS_DIR/bin:"*) ;; *) PATH="$PATH:$CARGO_TOOLS_DIR/bin" ;; esac
 export PATH
 
 # ---- port table (docs/conventions.md) --------------------------------------------------------------
