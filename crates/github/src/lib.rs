@@ -18,15 +18,15 @@
 //!   models (and its 2.5-minute cold build).
 //!
 //! # Layout
-//! - [`config`]: [`GithubConfig`] (base URLs, [`Auth`], timeouts, [`RetryPolicy`]) as plain values;
-//! - [`client`]: [`GithubClient`] (shared connection pool, installation-token cache, rate-limit state) and
+//! - [`config`] — [`GithubConfig`] (base URLs, [`Auth`], timeouts, [`RetryPolicy`]) as plain values;
+//! - [`client`] — [`GithubClient`] (shared connection pool, installation-token cache, rate-limit state) and
 //!   [`Session`] (one credential); every attempt goes through one executor;
-//! - [`api`]: the calls, as [`Session`] methods;
-//! - [`types`]: request/response structs with just the fields used;
-//! - [`log`]: bounded job logs and the [`LineFilter`] hook;
-//! - [`git`]: [`GitCredentials`] for clone/fetch/push;
-//! - [`metrics`]: [`GithubMetrics`] and the bounded [`Endpoint`] / [`StatusClass`] label sets;
-//! - [`error`]: [`GithubError`].
+//! - [`api`] — the calls, as [`Session`] methods;
+//! - [`types`] — request/response structs with just the fields used;
+//! - [`log`] — bounded job logs and the [`LineFilter`] hook;
+//! - [`git`] — [`GitCredentials`] for clone/fetch/push;
+//! - [`metrics`] — [`GithubMetrics`] and the bounded [`Endpoint`] / [`StatusClass`] label sets;
+//! - [`error`] — [`GithubError`].
 //!
 //! # Never
 //! No token or JWT in a URL, a span field, a log line or an error message ([`SecretToken`] has a redacted
