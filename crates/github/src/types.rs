@@ -70,6 +70,15 @@ fn conclusion<'de, D: Deserializer<'de>>(d: D) -> Result<Conclusion, D::Error> {
     Ok(Conclusion::from_github(value.as_deref()))
 }
 
+/// A commit's `author`/`committer`: a `simple-user`, `null`, or `{}` (the REST description allows both).
+fn account_or_empty<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Account>, D::Error> {
+    match Option::<serde_json::Value>::deserialize(d)? {
+        Some(serde_json::Value::Object(map)) if map.is_empty() => Ok(None),
+        Some(value) => serde_json::from_value(value).map(Some).map_err(serde::de::Error::custom),
+        None => Ok(None),
+    }
+}
+
 sre_domain::label_enum! {
     /// `status` of a job, a step or a check run.
     pub enum RunState {
@@ -214,10 +223,10 @@ pub struct CommitParent {
 pub struct Commit {
     pub sha: String,
     pub commit: CommitDetail,
-    /// `null` when the author email belongs to no GitHub account.
-    #[serde(default)]
+    /// `None` when the author email belongs to no GitHub account (GitHub sends `null` or `{}`).
+    #[serde(default, deserialize_with = "account_or_empty")]
     pub author: Option<Account>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "account_or_empty")]
     pub committer: Option<Account>,
     pub parents: Vec<CommitParent>,
 }
@@ -423,6 +432,20 @@ mod tests {
         assert_eq!(job.failed_step().unwrap().name, "b");
         assert_eq!(job.steps[2].conclusion, Conclusion::None);
         assert_eq!(job.steps[3].conclusion, Conclusion::None);
+    }
+
+    #[test]
+    fn commit_accounts_may_be_null_or_empty() {
+        let c: Commit = serde_json::from_value(serde_json::json!({
+            "sha": "a", "commit": {"message": "m"}, "author": {}, "committer": null, "parents": [{"sha": "b"}]
+        }))
+        .unwrap();
+        assert_eq!((c.author, c.committer), (None, None));
+        let c: Commit = serde_json::from_value(serde_json::json!({
+            "sha": "a", "commit": {"message": "m"}, "author": {"login": "dev", "id": 1}, "parents": []
+        }))
+        .unwrap();
+        assert_eq!(c.author.unwrap().login, "dev");
     }
 
     #[test]
