@@ -352,6 +352,8 @@ impl Pipeline {
                     body,
                     label: label.as_str().to_owned(),
                     base_branch: run.failure.head_branch.clone(),
+                    draft: false,
+                    failure: Some(FailureInfo::from(&run.failure)),
                 }),
             )
             .await?;
