@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use sre_domain::PrLabel;
 use sre_gitwork::{Repo, git};
 use sre_proto::pull_requests_server::{PullRequests, PullRequestsServer};
-use sre_proto::{CreatePullRequestRequest, CreatePullRequestResponse};
+use sre_proto::{CreatePullRequestRequest, CreatePullRequestResponse, PrAction};
 use sre_service_kit::grpc::Built;
 use sre_service_kit::require_context;
 use sre_telemetry::{Emit, SharedRegistry};
@@ -64,7 +64,7 @@ impl PullRequestService {
         Self { repos_dir, metrics, lock: Mutex::new(()) }
     }
 
-    fn response(repo_path: &Path, pr: &PullRecord) -> CreatePullRequestResponse {
+    fn response(repo_path: &Path, pr: &PullRecord, action: PrAction) -> CreatePullRequestResponse {
         CreatePullRequestResponse {
             number: pr.number,
             branch: pr.branch.clone(),
@@ -72,6 +72,9 @@ impl PullRequestService {
             label: pr.label.clone(),
             commit_sha: pr.commit_sha.clone(),
             backend: "local".to_owned(),
+            action: action.into(),
+            refused_reason: String::new(),
+            draft: false,
         }
     }
 
@@ -179,7 +182,7 @@ impl PullRequestService {
         if let Some(existing) = pulls.by_run_id(&ctx.run_id) {
             tracing::info!(number = existing.number, branch = %existing.branch, "pull request already exists for this run");
             tracing::Span::current().record("pr_label", existing.label.as_str());
-            return Ok(Self::response(&repo_path, existing));
+            return Ok(Self::response(&repo_path, existing, PrAction::Unchanged));
         }
 
         if let Some(other) = pulls.pulls.iter().find(|p| p.branch == branch) {
@@ -209,7 +212,7 @@ impl PullRequestService {
             head_sha,
             created_at: now_secs(),
         };
-        let resp = Self::response(&repo_path, &record);
+        let resp = Self::response(&repo_path, &record, PrAction::Created);
         pulls.pulls.push(record);
         store::save(&pulls_path, &pulls).await.map_err(|e| {
             tracing::error!(error = %e, "could not record the pull request");
