@@ -107,7 +107,8 @@ async fn opens_numbered_idempotent_pull_requests() {
 
     // A retry of the same run returns the same PR.
     let again = server.create(request(RUN_A, &sha, &diff, "safe")).await.unwrap();
-    assert_eq!(again, first);
+    assert_eq!(again.action(), sre_proto::PrAction::Unchanged);
+    assert_eq!(CreatePullRequestResponse { action: first.action, ..again }, first);
 
     let second = server.create(request(RUN_B, &sha, &diff, "needs-review")).await.unwrap();
     assert_eq!(second.number, 2);
@@ -144,7 +145,8 @@ async fn opens_numbered_idempotent_pull_requests() {
     // A fresh process finds the record on disk: still idempotent, numbering continues.
     server.stop().await;
     let mut server = Server::start(root.path()).await;
-    assert_eq!(server.create(request(RUN_B, &sha, &diff, "needs-review")).await.unwrap(), second);
+    let again = server.create(request(RUN_B, &sha, &diff, "needs-review")).await.unwrap();
+    assert_eq!(CreatePullRequestResponse { action: second.action, ..again }, second);
     let fourth = server.create(request("d00d0000-0000-4000-8000-00000000000d", &sha, &diff, "")).await.unwrap();
     assert_eq!((fourth.number, fourth.label.as_str()), (4, "unknown"));
     server.stop().await;
