@@ -147,6 +147,13 @@ pub(crate) async fn read_files(
         }
         let path = match check_path(&raw) {
             Ok(p) => p,
+            // CI logs name files by the runner's absolute path (/home/runner/work/app/app/src/x.rs).
+            Err(_)
+                if raw.starts_with('/')
+                    && let Some(p) = runner_relative(&root, &raw).await =>
+            {
+                p
+            }
             Err(why) => {
                 set.not_sent.push((short(&raw), why));
                 continue;
@@ -219,6 +226,19 @@ pub(crate) async fn read_files(
         set.files.push(file);
     }
     Ok(set)
+}
+
+/// The longest suffix of an absolute path that names a file in the worktree (`/home/runner/work/app/app/src/x.rs`
+/// → `src/x.rs`, or `app/src/x.rs` when the repository has that file). Checked by the same path rules.
+async fn runner_relative(root: &Path, raw: &str) -> Option<String> {
+    let parts: Vec<&str> = raw.split('/').filter(|p| !p.is_empty()).collect();
+    for start in 1..parts.len().min(32) {
+        let Ok(candidate) = check_path(&parts[start..].join("/")) else { continue };
+        if tokio::fs::metadata(root.join(&candidate)).await.is_ok_and(|m| m.is_file()) {
+            return Some(candidate);
+        }
+    }
+    None
 }
 
 /// A model-supplied path made short enough to quote back.
