@@ -153,6 +153,35 @@ fn one_line(s: &str, max: usize) -> String {
     out
 }
 
+/// A log line as sent: ANSI colour sequences removed, other control characters (but tabs) blanked, the
+/// indentation kept (carets align with the code above them), at most `max` characters.
+fn log_line(s: &str, max: usize) -> String {
+    let mut out = String::with_capacity(s.len().min(max));
+    let mut chars = s.chars().peekable();
+    let mut n = 0;
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            // CSI: ESC [ parameters final-byte
+            if chars.peek() == Some(&'[') {
+                chars.next();
+                for c in chars.by_ref() {
+                    if c.is_ascii_alphabetic() || c == '~' {
+                        break;
+                    }
+                }
+            }
+            continue;
+        }
+        if n == max {
+            out.push('…');
+            break;
+        }
+        out.push(if c.is_control() && c != '\t' { ' ' } else { c });
+        n += 1;
+    }
+    out.trim_end().to_owned()
+}
+
 /// The user message's header and log lines (everything but the files).
 pub(crate) fn render_context(request: &FixRequest, limits: &PromptLimits) -> String {
     let mut out = String::new();
@@ -176,7 +205,7 @@ pub(crate) fn render_context(request: &FixRequest, limits: &PromptLimits) -> Str
     let mut used = 0;
     let mut shown = 0;
     for line in &request.context_lines {
-        let line = one_line(line, MAX_LINE_CHARS);
+        let line = log_line(line, MAX_LINE_CHARS);
         if shown >= limits.max_context_lines || used + line.len() + 1 > limits.max_context_bytes {
             break;
         }
@@ -296,6 +325,13 @@ mod tests {
         assert!(text.lines().all(|l| l.chars().count() <= 401), "lines are cut");
         let limits = PromptLimits { max_context_bytes: 1000, ..PromptLimits::default() };
         assert_eq!(render_context(&request(8), &limits).matches("error[").count(), 2);
+    }
+
+    #[test]
+    fn log_lines_keep_their_indentation_and_lose_colours() {
+        assert_eq!(log_line("  \u{1b}[1m\u{1b}[31m|\u{1b}[0m     ^^^^ help\r", 100), "  |     ^^^^ help");
+        assert_eq!(log_line("\tat x\u{7}y", 100), "\tat x y");
+        assert_eq!(log_line("abcdef", 3), "abc…");
     }
 
     #[test]

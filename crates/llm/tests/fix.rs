@@ -134,6 +134,10 @@ async fn a_good_edit_is_applied_to_the_worktree_and_git_diff_shows_it() {
     assert!(user.contains("Command: cargo clippy --all-targets -- -D warnings\n"), "{user}");
     assert!(user.contains("Category: lint; language: rust; tool: clippy\n"), "{user}");
     assert!(user.contains(LOG_MARK));
+    assert!(
+        user.contains("\n --> src/lib.rs:3:5\n3 |     v.len() == 0\n  |     ^^^^"),
+        "log indentation is kept: {user}"
+    );
     assert!(user.contains("----- BEGIN FILE src/lib.rs (complete, 4 lines; referenced lines 3) -----\n"), "{user}");
     assert!(user.contains(LIB_RS));
     assert!(!user.contains("on: push"), "unreferenced files are not sent");
