@@ -305,15 +305,16 @@ impl LlmClient {
                 }
                 Err(e) => e,
             };
-            let (error, wait) = match failure {
-                AttemptError::Fatal(e) => (e, None),
-                AttemptError::RetryNow(e) => (e, Some(Duration::ZERO)),
+            // `counted`: the retry uses one of `http_retries` (a json-mode fallback does not: it happens once).
+            let (error, wait, counted) = match failure {
+                AttemptError::Fatal(e) => (e, None, false),
+                AttemptError::RetryNow(e) => (e, Some(Duration::ZERO), false),
                 AttemptError::Retry { error, after } => {
                     let done = inner.config.http_retries - retries_left;
                     let backoff = inner.config.retry_base_delay.saturating_mul(1u32 << done.min(16));
                     let wait = after.unwrap_or(backoff);
                     let fits = retries_left > 0 && wait <= inner.config.max_retry_wait;
-                    (error, fits.then_some(wait))
+                    (error, fits.then_some(wait), true)
                 }
             };
             let error_type = error_type(&error, status);
@@ -334,11 +335,11 @@ impl LlmClient {
                 }
                 return Err(error);
             };
-            if !wait.is_zero() {
+            if counted {
                 retries_left -= 1;
                 tracing::info!(attempt, wait_ms = wait.as_millis() as u64, error.type = error_type, "llm request retried");
-                tokio::time::sleep(wait).await;
             }
+            tokio::time::sleep(wait).await;
         }
     }
 

@@ -345,6 +345,13 @@ async fn rate_limits_and_overload_are_retried_honouring_retry_after() {
     );
     assert!(err.is_transient());
     assert_eq!(server.requests().len(), 1);
+
+    // `retry-after: 0` forever still ends after 1 + http_retries requests.
+    let server = FakeOpenAi::start(Some(KEY), vec![Reply::rate_limited("0"); 5]).await;
+    let (client, _) = self::client(self::config(&server));
+    let err = client.fix(&request(), dir.path(), &client.run_budget()).await.unwrap_err();
+    assert!(matches!(err, LlmError::RateLimited { .. }), "{err:?}");
+    assert_eq!(server.requests().len(), 3);
 }
 
 #[tokio::test]
