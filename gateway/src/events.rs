@@ -24,12 +24,16 @@ label_enum! {
         Enriched => "enriched",
         /// A delivery seen before (same X-GitHub-Delivery).
         Duplicate => "duplicate",
+        /// An installation event: which repositories the App may act on was recorded.
+        Recorded => "recorded",
         /// Not a failure to fix (ping, success, another action, an event type not handled).
         Ignored => "ignored",
         /// Missing or wrong X-Hub-Signature-256 (401).
         InvalidSignature => "invalid_signature",
         /// Missing headers or a malformed payload (400).
         BadRequest => "bad_request",
+        /// A Content-Type GitHub does not send (415).
+        UnsupportedMediaType => "unsupported_media_type",
         /// The store or the queue failed (503; GitHub redelivers).
         Error => "error",
     }
@@ -169,14 +173,16 @@ mod tests {
         let registry = SharedRegistry::default();
         let m = GatewayMetrics::register(&registry);
         let event = EventKind::WorkflowJob;
-        for result in [DeliveryResult::Accepted, DeliveryResult::Enriched, DeliveryResult::Duplicate] {
+        for result in
+            [DeliveryResult::Accepted, DeliveryResult::Enriched, DeliveryResult::Duplicate, DeliveryResult::Recorded]
+        {
             let changed = assert_event_agrees(&registry, || {
                 m.emit(WebhookStored { event, result, enqueued: true, seconds: 0.01 })
             });
             assert!(changed.iter().any(|(n, _)| n == "sre_agent_pipeline_stage_duration_seconds_count"));
         }
         assert_event_agrees(&registry, || m.emit(WebhookIgnored { event: EventKind::Ping, reason: "ping" }));
-        for result in [DeliveryResult::InvalidSignature, DeliveryResult::BadRequest] {
+        for result in [DeliveryResult::InvalidSignature, DeliveryResult::BadRequest, DeliveryResult::UnsupportedMediaType] {
             assert_event_agrees(&registry, || m.emit(WebhookRejected { event, result, reason: "bad" }));
         }
         assert_event_agrees(&registry, || m.emit(WebhookFailed { event, reason: "store unavailable" }));

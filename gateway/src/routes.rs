@@ -154,8 +154,14 @@ async fn ingest(
     if !valid_delivery_id(delivery_id) {
         return reject(DeliveryResult::BadRequest, StatusCode::BAD_REQUEST, "missing or malformed X-GitHub-Delivery");
     }
-    let failure = match webhook::classify(event, body) {
-        Ok(Classified::Failure(f)) => f,
+    let payload = match webhook::payload(header_str(headers, "content-type"), body) {
+        Ok(payload) => payload,
+        Err(err @ webhook::BodyError::UnsupportedMediaType(_)) => {
+            return reject(DeliveryResult::UnsupportedMediaType, StatusCode::UNSUPPORTED_MEDIA_TYPE, &err.to_string());
+        }
+        Err(err) => return reject(DeliveryResult::BadRequest, StatusCode::BAD_REQUEST, &err.to_string()),
+    };
+    let classified = match webhook::classify(event, &payload) {
         Ok(Classified::Ignored(reason)) => {
             state.metrics.emit(WebhookIgnored { event, reason: &reason });
             let body = if event == EventKind::Ping {
@@ -165,19 +171,89 @@ async fn ingest(
             };
             return (DeliveryResult::Ignored, json_response(StatusCode::OK, body));
         }
+        Ok(classified) => classified,
         Err(err) => return reject(DeliveryResult::BadRequest, StatusCode::BAD_REQUEST, &err.to_string()),
     };
     let Some(store) = state.store.get() else {
         state.metrics.emit(WebhookFailed { event, reason: "store unavailable" });
         return unavailable("store unavailable; redeliver");
     };
+    let stored = |result: DeliveryResult, enqueued: bool, body: serde_json::Value| {
+        state.metrics.emit(WebhookStored { event, result, enqueued, seconds: start.elapsed().as_secs_f64() });
+        let status = if result == DeliveryResult::Accepted { StatusCode::ACCEPTED } else { StatusCode::OK };
+        (result, json_response(status, body))
+    };
+    let store_span = || {
+        tracing::info_span!(
+            "store_event",
+            db.system = store.backend().db_system(),
+            db.operation.name = "ingest",
+            delivery_id
+        )
+    };
+    match classified {
+        Classified::Failure(failure) => ingest_failure(state, store, event, delivery_id, body, failure, start).await,
+        Classified::Pending(failure) => {
+            let repo = failure.repo.clone();
+            let new_event = NewEvent { delivery_id, event, action: "completed", repo: &repo, payload: body };
+            let new = match store.ingest_pending(&new_event, &failure).instrument(store_span()).await {
+                Ok(new) => new,
+                Err(err) => {
+                    tracing::error!(error = %err, "store error");
+                    state.metrics.emit(WebhookFailed { event, reason: "store error" });
+                    return unavailable("store error; redeliver");
+                }
+            };
+            let (run_key, failure_id) = (failure.run_key(), failure.failure_id());
+            let span = tracing::Span::current();
+            span.record("run_key", run_key.as_str());
+            span.record("failure_id", failure_id.as_str());
+            if !new {
+                return stored(DeliveryResult::Duplicate, false, json!({"status": "duplicate"}));
+            }
+            // The orchestrator resolves it into the runs of its failed jobs (process_pipeline_event).
+            let ids = sre_domain::RunIds { delivery_id, run_key: &run_key, failure_id: &failure_id, ..Default::default() };
+            let opts = Publish { kind: sre_queue::JobKind::Event, ..Publish::default() };
+            if let Err(err) = state.queue.publish(ids, opts).await {
+                tracing::error!(error = %err, "enqueue failed; event stored, job not queued");
+                let reason = "queue unavailable; the event is stored, redeliver to retry";
+                state.metrics.emit(WebhookFailed { event, reason });
+                return unavailable(reason);
+            }
+            stored(DeliveryResult::Accepted, true, json!({"status": "accepted", "resolves": "the failed jobs", "run_key": run_key}))
+        }
+        Classified::Installation(change) => {
+            let account = change.account.clone();
+            let new_event = NewEvent { delivery_id, event, action: "installation", repo: &account, payload: body };
+            match store.ingest_installation(&new_event, &change).instrument(store_span()).await {
+                Ok(true) => stored(DeliveryResult::Recorded, false, json!({"status": "recorded"})),
+                Ok(false) => stored(DeliveryResult::Duplicate, false, json!({"status": "duplicate"})),
+                Err(err) => {
+                    tracing::error!(error = %err, "store error");
+                    state.metrics.emit(WebhookFailed { event, reason: "store error" });
+                    unavailable("store error; redeliver")
+                }
+            }
+        }
+        Classified::Ignored(_) => unreachable!("handled above"),
+    }
+}
 
+/// A failed job: stored with its run (new or enriched), the run's job enqueued when it needs one.
+async fn ingest_failure(
+    state: &AppState,
+    store: &Store,
+    event: EventKind,
+    delivery_id: &str,
+    body: &[u8],
+    failure: sre_domain::Failure,
+    start: Instant,
+) -> (DeliveryResult, Response) {
     let span = tracing::Span::current();
     let mut run = Run::new(uuid::Uuid::new_v4().to_string(), delivery_id.to_owned(), failure, sre_store::now_ms());
     run.trace_id = propagation::trace_id(&span).unwrap_or_default();
     run.origin_traceparent = propagation::traceparent(&span);
-    let action = "completed";
-    let new_event = NewEvent { delivery_id, event, action, repo: &run.failure.repo, payload: body };
+    let new_event = NewEvent { delivery_id, event, action: "completed", repo: &run.failure.repo, payload: body };
     let store_span = tracing::info_span!(
         "store_event",
         db.system = store.backend().db_system(),

@@ -22,11 +22,39 @@ pub fn sign(secret: &[u8], body: &[u8]) -> String {
     format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
 }
 
+/// Why a delivery's body cannot be read as a payload.
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
+pub enum BodyError {
+    #[error("unsupported Content-Type {0:?}: GitHub sends application/json or application/x-www-form-urlencoded")]
+    UnsupportedMediaType(String),
+    #[error("an application/x-www-form-urlencoded delivery must carry the JSON in a `payload` field")]
+    NoPayloadField,
+}
+
+/// The JSON payload of a delivery, from either content type a GitHub webhook can be configured with: the
+/// body itself (`application/json`), or the `payload` field of a form (`application/x-www-form-urlencoded`).
+/// The signature is always checked over the raw body, before this.
+pub fn payload<'a>(content_type: Option<&str>, body: &'a [u8]) -> Result<std::borrow::Cow<'a, [u8]>, BodyError> {
+    let media = content_type.unwrap_or_default().split(';').next().unwrap_or_default().trim().to_ascii_lowercase();
+    match media.as_str() {
+        "application/json" => Ok(std::borrow::Cow::Borrowed(body)),
+        "application/x-www-form-urlencoded" => form_urlencoded::parse(body)
+            .find(|(k, _)| k == "payload")
+            .map(|(_, v)| std::borrow::Cow::Owned(v.into_owned().into_bytes()))
+            .ok_or(BodyError::NoPayloadField),
+        _ => Err(BodyError::UnsupportedMediaType(content_type.unwrap_or("none").chars().take(100).collect())),
+    }
+}
+
 /// What a delivery means.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Classified {
-    /// A CI failure worth a run.
+    /// A failed job: a run.
     Failure(Failure),
+    /// A failure named without its job (a failed workflow run or check suite): resolved into job runs later.
+    Pending(Failure),
+    /// Which repositories the App may act on changed.
+    Installation(sre_store::InstallationChange),
     Ignored(String),
 }
 
@@ -46,6 +74,40 @@ struct Repository {
 #[derive(Deserialize)]
 struct Installation {
     id: u64,
+}
+
+#[derive(Deserialize)]
+struct Account {
+    login: String,
+}
+
+#[derive(Deserialize)]
+struct InstallationDetail {
+    id: u64,
+    account: Option<Account>,
+}
+
+#[derive(Deserialize)]
+struct NamedRepo {
+    full_name: String,
+}
+
+#[derive(Deserialize)]
+struct InstallationPayload {
+    action: String,
+    installation: InstallationDetail,
+    #[serde(default)]
+    repositories: Vec<NamedRepo>,
+}
+
+#[derive(Deserialize)]
+struct InstallationReposPayload {
+    action: String,
+    installation: InstallationDetail,
+    #[serde(default)]
+    repositories_added: Vec<NamedRepo>,
+    #[serde(default)]
+    repositories_removed: Vec<NamedRepo>,
 }
 
 #[derive(Deserialize)]
@@ -213,7 +275,37 @@ pub fn classify(event: EventKind, body: &[u8]) -> Result<Classified, PayloadErro
             };
             (p.action, failure)
         }
-        EventKind::Installation | EventKind::InstallationRepositories | EventKind::Local | EventKind::Other => {
+        EventKind::Installation => {
+            let p: InstallationPayload = serde_json::from_slice(body).map_err(err)?;
+            let names = |repos: Vec<NamedRepo>| repos.into_iter().map(|r| r.full_name).collect::<Vec<_>>();
+            let mut change = sre_store::InstallationChange {
+                installation_id: p.installation.id,
+                account: p.installation.account.map(|a| a.login).unwrap_or_default(),
+                ..Default::default()
+            };
+            match p.action.as_str() {
+                "created" | "new_permissions_accepted" | "unsuspend" => change.repos_added = names(p.repositories),
+                "suspend" => change.suspended = true,
+                "deleted" => change.removed = true,
+                other => return Ok(Classified::Ignored(format!("installation action {other:?} changes nothing"))),
+            }
+            return Ok(Classified::Installation(change));
+        }
+        EventKind::InstallationRepositories => {
+            let p: InstallationReposPayload = serde_json::from_slice(body).map_err(err)?;
+            if !matches!(p.action.as_str(), "added" | "removed") {
+                return Ok(Classified::Ignored(format!("installation_repositories action {:?}", p.action)));
+            }
+            let names = |repos: Vec<NamedRepo>| repos.into_iter().map(|r| r.full_name).collect::<Vec<_>>();
+            return Ok(Classified::Installation(sre_store::InstallationChange {
+                installation_id: p.installation.id,
+                account: p.installation.account.map(|a| a.login).unwrap_or_default(),
+                repos_added: names(p.repositories_added),
+                repos_removed: names(p.repositories_removed),
+                ..Default::default()
+            }));
+        }
+        EventKind::Local | EventKind::Other => {
             return Ok(Classified::Ignored("event type is not handled".into()));
         }
     };
@@ -227,7 +319,7 @@ pub fn classify(event: EventKind, body: &[u8]) -> Result<Classified, PayloadErro
     if failure.repo.split('/').count() != 2 || failure.head_sha.is_empty() {
         return Err(PayloadError { event: event.as_str(), message: "repository.full_name or head_sha missing".into() });
     }
-    Ok(Classified::Failure(failure))
+    Ok(if failure.job_name.is_empty() { Classified::Pending(failure) } else { Classified::Failure(failure) })
 }
 
 #[cfg(test)]
@@ -264,12 +356,12 @@ mod tests {
 
     #[test]
     fn workflow_run_failure() {
-        let Classified::Failure(f) = classify(EventKind::WorkflowRun, &workflow_run("completed", "failure")).unwrap()
+        let Classified::Pending(f) = classify(EventKind::WorkflowRun, &workflow_run("completed", "failure")).unwrap()
         else {
-            panic!("expected a failure")
+            panic!("a workflow run names no job: pending")
         };
         assert_eq!(f.failure_id(), "workflow_run:7");
-        assert_eq!(f.run_key(), "acme/app:lint:abc1234");
+        assert_eq!(f.run_key(), "acme/app@abc1234/lint", "until resolved, the workflow stands in for the job");
         assert_eq!(f.run_attempt, 2);
         assert_eq!((f.workflow_name.as_str(), f.workflow_run_id), ("lint", Some(7)));
     }
@@ -295,8 +387,35 @@ mod tests {
         assert_eq!((f.job_id, f.workflow_run_id, f.run_attempt, f.installation_id), (Some(3), Some(70), 3, Some(12)));
         assert_eq!((f.job_name.as_str(), f.workflow_name.as_str()), ("build", "CI"));
         let suite = br#"{"action":"completed","check_suite":{"id":4,"head_sha":"abc","conclusion":"timed_out","app":{"name":"CI"}},"repository":{"full_name":"a/b"}}"#;
-        let Classified::Failure(f) = classify(EventKind::CheckSuite, suite).unwrap() else { panic!() };
+        let Classified::Pending(f) = classify(EventKind::CheckSuite, suite).unwrap() else { panic!() };
         assert_eq!((f.workflow_name.as_str(), f.conclusion), ("CI", Some(Conclusion::TimedOut)));
+    }
+
+    #[test]
+    fn both_content_types_github_sends() {
+        let json = br#"{"zen":"x"}"#;
+        assert_eq!(payload(Some("application/json"), json).unwrap().as_ref(), json);
+        assert_eq!(payload(Some("Application/JSON; charset=utf-8"), json).unwrap().as_ref(), json);
+        let form = b"payload=%7B%22zen%22%3A%22a+b%22%7D";
+        assert_eq!(payload(Some("application/x-www-form-urlencoded"), form).unwrap().as_ref(), br#"{"zen":"a b"}"#);
+        assert_eq!(payload(Some("application/x-www-form-urlencoded"), b"x=1"), Err(BodyError::NoPayloadField));
+        assert!(matches!(payload(Some("text/plain"), json), Err(BodyError::UnsupportedMediaType(_))));
+        assert!(matches!(payload(None, json), Err(BodyError::UnsupportedMediaType(_))));
+    }
+
+    #[test]
+    fn installations_record_repositories() {
+        let created = br#"{"action":"created","installation":{"id":9,"account":{"login":"acme"}},"repositories":[{"full_name":"acme/app"}]}"#;
+        let Classified::Installation(c) = classify(EventKind::Installation, created).unwrap() else { panic!() };
+        assert_eq!((c.installation_id, c.account.as_str(), c.repos_added.clone()), (9, "acme", vec!["acme/app".to_owned()]));
+        let removed = br#"{"action":"removed","installation":{"id":9},"repositories_added":[],"repositories_removed":[{"full_name":"acme/app"}]}"#;
+        let Classified::Installation(c) = classify(EventKind::InstallationRepositories, removed).unwrap() else {
+            panic!()
+        };
+        assert_eq!(c.repos_removed, vec!["acme/app".to_owned()]);
+        let deleted = br#"{"action":"deleted","installation":{"id":9}}"#;
+        let Classified::Installation(c) = classify(EventKind::Installation, deleted).unwrap() else { panic!() };
+        assert!(c.removed);
     }
 
     #[test]

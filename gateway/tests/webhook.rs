@@ -58,7 +58,7 @@ async fn harness() -> Harness {
 }
 
 fn failure_body() -> Vec<u8> {
-    br#"{"action":"completed","workflow_run":{"id":99,"name":"lint","head_sha":"0123456789abcdef0123456789abcdef01234567","head_branch":"main","conclusion":"failure","run_attempt":1},"repository":{"full_name":"acme/app"}}"#.to_vec()
+    br#"{"action":"completed","workflow_job":{"id":99,"run_id":5,"name":"lint","head_sha":"0123456789abcdef0123456789abcdef01234567","head_branch":"main","conclusion":"failure","run_attempt":1},"repository":{"full_name":"acme/app"}}"#.to_vec()
 }
 
 fn webhook(event: &str, delivery: &str, body: &[u8], signature: Option<String>) -> Request<Body> {
@@ -87,9 +87,9 @@ fn json(body: &str) -> serde_json::Value {
 async fn bad_signature_is_401_and_nothing_is_stored() {
     let h = harness().await;
     let body = failure_body();
-    let (status, _) = send(&h.router, webhook("workflow_run", "d-bad", &body, Some(sign(b"wrong", &body)))).await;
+    let (status, _) = send(&h.router, webhook("workflow_job", "d-bad", &body, Some(sign(b"wrong", &body)))).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
-    let (status, _) = send(&h.router, webhook("workflow_run", "d-none", &body, None)).await;
+    let (status, _) = send(&h.router, webhook("workflow_job", "d-none", &body, None)).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
     assert_eq!(h.store.count_events().await.unwrap(), 0);
     assert_eq!(h.queue.depth().await.unwrap().lag, 0);
@@ -99,14 +99,14 @@ async fn bad_signature_is_401_and_nothing_is_stored() {
 async fn same_delivery_twice_is_one_run_and_one_job() {
     let h = harness().await;
     let body = failure_body();
-    let (status, first) = send(&h.router, webhook("workflow_run", "d-1", &body, Some(sign(SECRET, &body)))).await;
+    let (status, first) = send(&h.router, webhook("workflow_job", "d-1", &body, Some(sign(SECRET, &body)))).await;
     assert_eq!(status, StatusCode::ACCEPTED, "{first}");
     let first = json(&first);
     assert_eq!(first["status"], "accepted");
     let run_id = first["run_id"].as_str().unwrap().to_owned();
-    assert_eq!(first["run_key"], "acme/app:lint:0123456789abcdef0123456789abcdef01234567");
+    assert_eq!(first["run_key"], "acme/app@0123456789abcdef0123456789abcdef01234567/lint");
 
-    let (status, second) = send(&h.router, webhook("workflow_run", "d-1", &body, Some(sign(SECRET, &body)))).await;
+    let (status, second) = send(&h.router, webhook("workflow_job", "d-1", &body, Some(sign(SECRET, &body)))).await;
     assert_eq!(status, StatusCode::OK);
     let second = json(&second);
     assert_eq!(second["status"], "duplicate");
@@ -180,6 +180,53 @@ async fn two_event_types_about_one_failure_are_one_run_and_one_job() {
 }
 
 #[tokio::test]
+async fn a_form_encoded_delivery_is_read_and_other_content_types_are_415() {
+    let h = harness().await;
+    let json = String::from_utf8(failure_body()).unwrap();
+    let form: String = form_urlencoded::Serializer::new(String::new()).append_pair("payload", &json).finish();
+    let mut req = webhook("workflow_job", "d-form", form.as_bytes(), Some(sign(SECRET, form.as_bytes())));
+    req.headers_mut().insert("content-type", "application/x-www-form-urlencoded".parse().unwrap());
+    let (status, body) = send(&h.router, req).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    // The signature covers the raw form body, not the decoded JSON.
+    let mut req = webhook("workflow_job", "d-form-2", form.as_bytes(), Some(sign(SECRET, json.as_bytes())));
+    req.headers_mut().insert("content-type", "application/x-www-form-urlencoded".parse().unwrap());
+    assert_eq!(send(&h.router, req).await.0, StatusCode::UNAUTHORIZED);
+    let mut req = webhook("workflow_job", "d-xml", json.as_bytes(), Some(sign(SECRET, json.as_bytes())));
+    req.headers_mut().insert("content-type", "application/xml".parse().unwrap());
+    let (status, body) = send(&h.router, req).await;
+    assert_eq!(status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    assert!(body.contains("application/x-www-form-urlencoded"), "{body}");
+    let mut req = webhook("workflow_job", "d-noform", b"x=1", Some(sign(SECRET, b"x=1")));
+    req.headers_mut().insert("content-type", "application/x-www-form-urlencoded".parse().unwrap());
+    assert_eq!(send(&h.router, req).await.0, StatusCode::BAD_REQUEST);
+    assert_eq!(h.store.count_events().await.unwrap(), 1, "only the good delivery is stored");
+    let (_, metrics) = send(&h.router, Request::get("/metrics").body(Body::empty()).unwrap()).await;
+    assert!(metrics.contains(r#"{event="workflow_job",result="unsupported_media_type"} 1"#), "{metrics}");
+}
+
+#[tokio::test]
+async fn a_workflow_run_waits_to_be_resolved_and_installations_are_recorded() {
+    let h = harness().await;
+    let run = br#"{"action":"completed","workflow_run":{"id":42,"name":"CI","head_sha":"89abcdef0123456789abcdef0123456789abcdef","run_attempt":2,"conclusion":"failure"},"repository":{"full_name":"acme/app"},"installation":{"id":5}}"#;
+    let (status, body) = send(&h.router, webhook("workflow_run", "d-wr", run, Some(sign(SECRET, run)))).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    assert_eq!(h.store.count_runs().await.unwrap(), 0, "no run until its jobs are known");
+    let (failure, resolved) = h.store.pending_event("d-wr").await.unwrap().unwrap();
+    assert_eq!((failure.workflow_run_id, failure.run_attempt, resolved), (Some(42), 2, false));
+    let jobs = h.queue.reader("t", Duration::from_millis(200)).read(10).await.unwrap();
+    assert_eq!(jobs.len(), 1);
+    assert_eq!((jobs[0].job.kind, jobs[0].job.delivery_id.as_str()), (sre_queue::JobKind::Event, "d-wr"));
+    let (status, _) = send(&h.router, webhook("workflow_run", "d-wr", run, Some(sign(SECRET, run)))).await;
+    assert_eq!(status, StatusCode::OK, "a redelivery is a duplicate");
+
+    let install = br#"{"action":"created","installation":{"id":5,"account":{"login":"acme"}},"repositories":[{"full_name":"acme/app"}]}"#;
+    let (status, body) = send(&h.router, webhook("installation", "d-in", install, Some(sign(SECRET, install)))).await;
+    assert_eq!((status, json(&body)["status"].as_str()), (StatusCode::OK, Some("recorded")));
+    assert_eq!(h.store.installation(5).await.unwrap().unwrap().repos, vec!["acme/app".to_owned()]);
+}
+
+#[tokio::test]
 async fn other_events_are_ignored_with_a_reason_and_ping_is_200() {
     let h = harness().await;
     let ping = br#"{"zen":"Design for failure."}"#;
@@ -188,7 +235,7 @@ async fn other_events_are_ignored_with_a_reason_and_ping_is_200() {
 
     let ok = String::from_utf8(failure_body()).unwrap().replace("\"failure\"", "\"success\"");
     let (status, body) =
-        send(&h.router, webhook("workflow_run", "d-ok", ok.as_bytes(), Some(sign(SECRET, ok.as_bytes())))).await;
+        send(&h.router, webhook("workflow_job", "d-ok", ok.as_bytes(), Some(sign(SECRET, ok.as_bytes())))).await;
     assert_eq!(status, StatusCode::OK);
     let body = json(&body);
     assert_eq!(body["status"], "ignored");
@@ -206,9 +253,9 @@ async fn malformed_input_is_400_and_nothing_is_stored() {
     let junk = b"{not json";
     let (status, body) = send(&h.router, webhook("workflow_run", "d-junk", junk, Some(sign(SECRET, junk)))).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
-    assert!(json(&body)["error"].as_str().unwrap().contains("malformed workflow_run payload"));
+    assert!(json(&body)["error"].as_str().unwrap().contains("malformed workflow_run payload"), "{body}");
     let body = failure_body();
-    let (status, _) = send(&h.router, webhook("workflow_run", "bad id!", &body, Some(sign(SECRET, &body)))).await;
+    let (status, _) = send(&h.router, webhook("workflow_job", "bad id!", &body, Some(sign(SECRET, &body)))).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert_eq!(h.store.count_events().await.unwrap(), 0);
 }
@@ -221,7 +268,7 @@ async fn metrics_use_route_templates_and_unmatched() {
     let (status, _) = send(&h.router, Request::get("/no/such/path/123").body(Body::empty()).unwrap()).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
     let body = failure_body();
-    send(&h.router, webhook("workflow_run", "d-m", &body, Some(sign(SECRET, &body)))).await;
+    send(&h.router, webhook("workflow_job", "d-m", &body, Some(sign(SECRET, &body)))).await;
 
     let (status, text) = send(&h.router, Request::get("/metrics").body(Body::empty()).unwrap()).await;
     assert_eq!(status, StatusCode::OK);
@@ -231,7 +278,7 @@ async fn metrics_use_route_templates_and_unmatched() {
     assert!(text.contains(r#"sre_agent_http_requests_total{method="GET",route="unmatched",status="404"} 1"#), "{text}");
     assert!(!text.contains("abc-123") && !text.contains("/no/such"), "raw paths leaked into labels");
     assert!(text.contains("sre_agent_http_request_duration_seconds_bucket{"), "{text}");
-    assert!(text.contains(r#"sre_agent_webhook_deliveries_total{event="workflow_run",result="accepted"} 1"#), "{text}");
+    assert!(text.contains(r#"sre_agent_webhook_deliveries_total{event="workflow_job",result="accepted"} 1"#), "{text}");
     assert!(text.contains(r#"sre_agent_pipeline_stage_duration_seconds_count{stage="ingest"} 1"#), "{text}");
 
     // OpenMetrics on request (what Prometheus asks for with exemplar storage on).
@@ -295,7 +342,7 @@ async fn ready_reports_each_dependency() {
     assert_eq!(body["checks"]["store"], "connecting");
     assert_ne!(body["checks"]["redis"], "ok");
     let failure = failure_body();
-    let (status, _) = send(&router, webhook("workflow_run", "d-x", &failure, Some(sign(SECRET, &failure)))).await;
+    let (status, _) = send(&router, webhook("workflow_job", "d-x", &failure, Some(sign(SECRET, &failure)))).await;
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
     let (status, _) = send(&router, Request::get("/health").body(Body::empty()).unwrap()).await;
     assert_eq!(status, StatusCode::OK);

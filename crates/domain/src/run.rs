@@ -36,9 +36,12 @@ impl Failure {
         if self.job_name.is_empty() { &self.workflow_name } else { &self.job_name }
     }
 
-    /// The stable key of the failure: every event about it, redelivered or re-run, maps to the same key.
+    /// The stable key of the failure, `<repo>@<head_sha>/<job>`: the unit is a failed job at a commit, so
+    /// every event about it (`workflow_job`, its `check_run`, the `workflow_run` once resolved into its
+    /// jobs), redelivered or re-run, maps to the same key; a re-run is a new attempt of the same key. Without
+    /// a job name (a workflow-level event that cannot be resolved) the workflow name stands in.
     pub fn run_key(&self) -> String {
-        format!("{}:{}:{}", self.repo, self.display_name(), self.head_sha)
+        format!("{}@{}/{}", self.repo, self.head_sha, self.display_name())
     }
 
     /// `<event>:<id>` of what failed: the job, else the workflow run, else the check suite.

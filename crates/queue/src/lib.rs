@@ -49,9 +49,31 @@ impl From<bb8::RunError<redis::RedisError>> for QueueError {
 
 pub type QueueResult<T> = Result<T, QueueError>;
 
+/// What a job asks the orchestrator to do.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum JobKind {
+    /// Run the fix pipeline of the run `run_id`.
+    #[default]
+    Run,
+    /// Resolve the stored event `delivery_id` (a workflow_run or check_suite) into the runs of its jobs.
+    Event,
+}
+
+impl JobKind {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Run => "run",
+            Self::Event => "event",
+        }
+    }
+}
+
 /// One pipeline job.
 #[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Job {
+    #[serde(default)]
+    pub kind: JobKind,
     pub run_id: String,
     pub run_key: String,
     pub delivery_id: String,
@@ -70,6 +92,7 @@ const TRACE_FIELDS: [&str; 3] = ["traceparent", "tracestate", "baggage"];
 impl Job {
     fn to_fields(&self) -> Vec<(&str, &str)> {
         let mut fields = vec![
+            ("kind", self.kind.as_str()),
             ("run_id", self.run_id.as_str()),
             ("run_key", self.run_key.as_str()),
             ("delivery_id", self.delivery_id.as_str()),
@@ -92,6 +115,7 @@ impl Job {
         let trace_context =
             TRACE_FIELDS.iter().filter_map(|k| entry.get::<String>(k).map(|v| ((*k).to_owned(), v))).collect();
         Self {
+            kind: if get("kind") == "event" { JobKind::Event } else { JobKind::Run },
             run_id: get("run_id"),
             run_key: get("run_key"),
             delivery_id: get("delivery_id"),
@@ -124,6 +148,8 @@ pub struct Publish<'a> {
     /// The `traceparent` of the delivery's original trace, linked from the producer span (the outbox sweep
     /// starts a new trace; a retry may continue another one).
     pub link: Option<&'a str>,
+    /// What the job is for; a run by default.
+    pub kind: JobKind,
 }
 
 /// A job handed to this consumer; ack it with [`Queue::ack`] once its run is recorded.
@@ -208,6 +234,7 @@ impl Queue {
             messaging.message.id = tracing::field::Empty,
             messaging.redis.delay_ms = delay_ms,
             messaging.redis.takeover = opts.takeover,
+            messaging.redis.job_kind = opts.kind.as_str(),
             delivery_id = run.delivery_id,
             run_key = run.run_key,
             failure_id = run.failure_id,
@@ -218,6 +245,7 @@ impl Queue {
             sre_telemetry::propagation::add_link(&span, link);
         }
         let job = Job {
+            kind: opts.kind,
             run_id: run.run_id.to_owned(),
             run_key: run.run_key.to_owned(),
             delivery_id: run.delivery_id.to_owned(),
@@ -266,7 +294,7 @@ impl Queue {
               if redis.call('ZREM', KEYS[1], member) == 1 then
                 local ok, job = pcall(cjson.decode, member)
                 if ok and type(job) == 'table' then
-                  local args = {KEYS[2], 'MAXLEN', '~', ARGV[3], '*'}
+                  local args = {KEYS[2], 'MAXLEN', '~', ARGV[3], '*', 'kind', tostring(job.kind or 'run')}
                   for _, k in ipairs({'run_id', 'run_key', 'delivery_id', 'failure_id', 'correlation_id'}) do
                     table.insert(args, k); table.insert(args, tostring(job[k] or ''))
                   end

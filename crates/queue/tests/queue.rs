@@ -36,12 +36,13 @@ fn telemetry() {
 fn job(n: u32) -> Job {
     Job {
         run_id: format!("run-{n}"),
-        run_key: "acme/app:lint:abc".into(),
+        run_key: "acme/app@abc/lint".into(),
         delivery_id: format!("d-{n}"),
         failure_id: format!("workflow_job:{n}"),
         correlation_id: format!("run-{n}"),
         trace_context: Default::default(),
         takeover: n == 2,
+        ..Job::default()
     }
 }
 

@@ -100,6 +100,29 @@ impl Ingested {
     }
 }
 
+/// An `installation` or `installation_repositories` delivery: which repositories the App may act on.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct InstallationChange {
+    pub installation_id: u64,
+    /// The account (user or organisation) the App is installed on.
+    pub account: String,
+    pub suspended: bool,
+    /// The App was uninstalled.
+    pub removed: bool,
+    pub repos_added: Vec<String>,
+    pub repos_removed: Vec<String>,
+}
+
+/// An installation as recorded.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct Installation {
+    pub installation_id: u64,
+    pub account: String,
+    pub suspended: bool,
+    pub removed: bool,
+    pub repos: Vec<String>,
+}
+
 /// What the store knows of one artifact, without its body.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
 pub struct ArtifactMeta {
@@ -183,22 +206,8 @@ impl Store {
     /// the same `(run_key, run_attempt)` enriched with the facts it lacked. A delivery seen before changes
     /// nothing and returns its run.
     pub async fn ingest(&self, event: &NewEvent<'_>, run: &Run) -> StoreResult<Ingested> {
-        let now = now_ms();
         let mut tx = self.pool.begin().await?;
-        let inserted = sqlx::query(
-            "INSERT INTO events (delivery_id, event, action, repo, payload, received_at_ms, run_id) \
-             VALUES ($1, $2, $3, $4, $5, $6, '') ON CONFLICT (delivery_id) DO NOTHING",
-        )
-        .bind(event.delivery_id)
-        .bind(event.event.as_str())
-        .bind(event.action)
-        .bind(event.repo)
-        .bind(String::from_utf8_lossy(event.payload).into_owned())
-        .bind(now)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
-        if inserted == 0 {
+        if !insert_event(&mut tx, event).await? {
             tx.rollback().await?;
             return match self.run_by_delivery(event.delivery_id).await? {
                 Some(existing) => Ok(Ingested::Duplicate(existing)),
@@ -206,58 +215,180 @@ impl Store {
                 None => Err(StoreError::Db(sqlx::Error::RowNotFound)),
             };
         }
-        let f = &run.failure;
-        // Enrichment: a later event fills in what the first one could not know (job id, workflow run id,
-        // installation, names); it never overwrites a known fact or the run's progress.
-        let row = sqlx::query(
-            "INSERT INTO runs (run_id, run_key, delivery_id, failure_id, correlation_id, repo, head_sha, head_branch, \
-             event, conclusion, run_attempt, workflow_name, workflow_run_id, job_name, job_id, check_suite_id, \
-             installation_id, status, reason, language, category, tool, label, pr_branch, pr_url, stages, attempts, \
-             enqueued, trace_id, origin_traceparent, created_at_ms, updated_at_ms) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, '', '', '', '', \
-             '', '', '', '[]', 0, 0, $19, $20, $21, $21) \
-             ON CONFLICT (run_key, run_attempt) DO UPDATE SET \
-             head_branch = CASE WHEN runs.head_branch = '' THEN excluded.head_branch ELSE runs.head_branch END, \
-             workflow_name = CASE WHEN runs.workflow_name = '' THEN excluded.workflow_name ELSE runs.workflow_name END, \
-             job_name = CASE WHEN runs.job_name = '' THEN excluded.job_name ELSE runs.job_name END, \
-             workflow_run_id = COALESCE(runs.workflow_run_id, excluded.workflow_run_id), \
-             job_id = COALESCE(runs.job_id, excluded.job_id), \
-             check_suite_id = COALESCE(runs.check_suite_id, excluded.check_suite_id), \
-             installation_id = COALESCE(runs.installation_id, excluded.installation_id) \
-             RETURNING run_id",
-        )
-        .bind(&run.run_id)
-        .bind(&run.run_key)
-        .bind(event.delivery_id)
-        .bind(&run.failure_id)
-        .bind(&run.correlation_id)
-        .bind(&f.repo)
-        .bind(&f.head_sha)
-        .bind(&f.head_branch)
-        .bind(f.event.map(EventKind::as_str).unwrap_or_default())
-        .bind(f.conclusion.map(Conclusion::as_str).unwrap_or_default())
-        .bind(i64::from(f.run_attempt))
-        .bind(&f.workflow_name)
-        .bind(id_col(f.workflow_run_id))
-        .bind(&f.job_name)
-        .bind(id_col(f.job_id))
-        .bind(id_col(f.check_suite_id))
-        .bind(id_col(f.installation_id))
-        .bind(run.status.as_str())
-        .bind(&run.trace_id)
-        .bind(&run.origin_traceparent)
-        .bind(now)
-        .fetch_one(&mut *tx)
-        .await?;
-        let run_id: String = row.try_get("run_id")?;
-        sqlx::query("UPDATE events SET run_id = $1 WHERE delivery_id = $2")
-            .bind(&run_id)
-            .bind(event.delivery_id)
-            .execute(&mut *tx)
-            .await?;
+        let run_id = upsert_run(&mut tx, run, event.delivery_id).await?;
+        link_event(&mut tx, event.delivery_id, &run_id).await?;
         tx.commit().await?;
         let stored = self.get_run(&run_id).await?.ok_or(StoreError::Db(sqlx::Error::RowNotFound))?;
         Ok(if run_id == run.run_id { Ingested::New(stored) } else { Ingested::Enriched(stored) })
+    }
+
+    /// Stores an event that names a failure without its job (a `workflow_run` or `check_suite`): the event
+    /// and the failure facts to resolve into job runs later ([`Self::resolve_pending`]). Returns false for a
+    /// delivery seen before.
+    pub async fn ingest_pending(&self, event: &NewEvent<'_>, failure: &Failure) -> StoreResult<bool> {
+        let mut tx = self.pool.begin().await?;
+        if !insert_event(&mut tx, event).await? {
+            tx.rollback().await?;
+            return Ok(false);
+        }
+        let now = now_ms();
+        sqlx::query(
+            "INSERT INTO pending_events (delivery_id, failure, status, runs, created_at_ms, updated_at_ms) \
+             VALUES ($1, $2, 'pending', '[]', $3, $3)",
+        )
+        .bind(event.delivery_id)
+        .bind(serde_json::to_string(failure)?)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    /// A pending event's failure facts, and whether it was resolved already.
+    pub async fn pending_event(&self, delivery_id: &str) -> StoreResult<Option<(Failure, bool)>> {
+        let row = sqlx::query("SELECT failure, status FROM pending_events WHERE delivery_id = $1")
+            .bind(delivery_id)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(|r| {
+            let failure: String = r.try_get("failure")?;
+            let status: String = r.try_get("status")?;
+            Ok((serde_json::from_str(&failure)?, status == "resolved"))
+        })
+        .transpose()
+    }
+
+    /// Resolves a pending event into the runs of its failed jobs, atomically: each run is created, or the
+    /// existing run of its key enriched (a `workflow_job` event may have made it already), and the event is
+    /// marked resolved with the run IDs. Returns what happened to each.
+    pub async fn resolve_pending(&self, delivery_id: &str, runs: &[Run], note: &str) -> StoreResult<Vec<Ingested>> {
+        let mut tx = self.pool.begin().await?;
+        let mut ids = Vec::new();
+        for run in runs {
+            ids.push((upsert_run(&mut tx, run, delivery_id).await?, run.run_id.clone()));
+        }
+        let run_ids: Vec<&str> = ids.iter().map(|(id, _)| id.as_str()).collect();
+        sqlx::query(
+            "UPDATE pending_events SET status = 'resolved', runs = $1, note = $2, updated_at_ms = $3 \
+             WHERE delivery_id = $4",
+        )
+        .bind(serde_json::to_string(&run_ids)?)
+        .bind(note)
+        .bind(now_ms())
+        .bind(delivery_id)
+        .execute(&mut *tx)
+        .await?;
+        if let Some((first, _)) = ids.first() {
+            link_event(&mut tx, delivery_id, first).await?;
+        }
+        tx.commit().await?;
+        let mut out = Vec::new();
+        for (id, proposed) in ids {
+            let stored = self.get_run(&id).await?.ok_or(StoreError::Db(sqlx::Error::RowNotFound))?;
+            out.push(if id == proposed { Ingested::New(stored) } else { Ingested::Enriched(stored) });
+        }
+        Ok(out)
+    }
+
+    /// Pending events not resolved after `older_than_ms` (their job was lost): for the outbox sweep.
+    pub async fn pending_to_requeue(&self, older_than_ms: i64) -> StoreResult<Vec<(String, Failure)>> {
+        let rows = sqlx::query(
+            "SELECT delivery_id, failure FROM pending_events WHERE status = 'pending' AND updated_at_ms < $1 \
+             ORDER BY created_at_ms LIMIT 100",
+        )
+        .bind(now_ms() - older_than_ms)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                let failure: String = r.try_get("failure")?;
+                Ok((r.try_get("delivery_id")?, serde_json::from_str(&failure)?))
+            })
+            .collect()
+    }
+
+    /// Restarts a pending event's staleness clock (it was enqueued again).
+    pub async fn touch_pending(&self, delivery_id: &str) -> StoreResult<()> {
+        sqlx::query("UPDATE pending_events SET updated_at_ms = $1 WHERE delivery_id = $2")
+            .bind(now_ms())
+            .bind(delivery_id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Stores an `installation` or `installation_repositories` delivery and applies it to the record of which
+    /// repositories the App may act on, atomically. Returns false for a delivery seen before.
+    pub async fn ingest_installation(&self, event: &NewEvent<'_>, change: &InstallationChange) -> StoreResult<bool> {
+        let mut tx = self.pool.begin().await?;
+        if !insert_event(&mut tx, event).await? {
+            tx.rollback().await?;
+            return Ok(false);
+        }
+        let id = id_col(Some(change.installation_id));
+        let now = now_ms();
+        sqlx::query(
+            "INSERT INTO installations (installation_id, account, suspended, removed, updated_at_ms) \
+             VALUES ($1, $2, $3, $4, $5) ON CONFLICT (installation_id) DO UPDATE SET \
+             account = excluded.account, suspended = excluded.suspended, removed = excluded.removed, \
+             updated_at_ms = excluded.updated_at_ms",
+        )
+        .bind(id)
+        .bind(&change.account)
+        .bind(i64::from(change.suspended))
+        .bind(i64::from(change.removed))
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        if change.removed {
+            sqlx::query("DELETE FROM installation_repos WHERE installation_id = $1").bind(id).execute(&mut *tx).await?;
+        }
+        for repo in &change.repos_added {
+            sqlx::query(
+                "INSERT INTO installation_repos (installation_id, repo) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+            )
+            .bind(id)
+            .bind(repo)
+            .execute(&mut *tx)
+            .await?;
+        }
+        for repo in &change.repos_removed {
+            sqlx::query("DELETE FROM installation_repos WHERE installation_id = $1 AND repo = $2")
+                .bind(id)
+                .bind(repo)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    /// What the store knows of an installation: `None` when no installation event was received for it.
+    pub async fn installation(&self, installation_id: u64) -> StoreResult<Option<Installation>> {
+        let id = id_col(Some(installation_id));
+        let Some(row) =
+            sqlx::query("SELECT account, suspended, removed FROM installations WHERE installation_id = $1")
+                .bind(id)
+                .fetch_optional(&self.pool)
+                .await?
+        else {
+            return Ok(None);
+        };
+        let repos = sqlx::query("SELECT repo FROM installation_repos WHERE installation_id = $1 ORDER BY repo")
+            .bind(id)
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(|r| r.try_get::<String, _>("repo"))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Some(Installation {
+            installation_id,
+            account: row.try_get("account")?,
+            suspended: row.try_get::<i64, _>("suspended")? != 0,
+            removed: row.try_get::<i64, _>("removed")? != 0,
+            repos,
+        }))
     }
 
     /// Marks a run's job as handed to the queue (again, for a requeue: restarts its staleness clock).
@@ -473,6 +604,84 @@ impl Store {
         sqlx::raw_sql(sql).execute(&self.pool).await?;
         Ok(())
     }
+}
+
+type Tx<'c> = sqlx::Transaction<'c, sqlx::Any>;
+
+/// Inserts a delivery; false when it was stored before.
+async fn insert_event(tx: &mut Tx<'_>, event: &NewEvent<'_>) -> StoreResult<bool> {
+    let inserted = sqlx::query(
+        "INSERT INTO events (delivery_id, event, action, repo, payload, received_at_ms, run_id) \
+         VALUES ($1, $2, $3, $4, $5, $6, '') ON CONFLICT (delivery_id) DO NOTHING",
+    )
+    .bind(event.delivery_id)
+    .bind(event.event.as_str())
+    .bind(event.action)
+    .bind(event.repo)
+    .bind(String::from_utf8_lossy(event.payload).into_owned())
+    .bind(now_ms())
+    .execute(&mut **tx)
+    .await?
+    .rows_affected();
+    Ok(inserted == 1)
+}
+
+async fn link_event(tx: &mut Tx<'_>, delivery_id: &str, run_id: &str) -> StoreResult<()> {
+    sqlx::query("UPDATE events SET run_id = $1 WHERE delivery_id = $2")
+        .bind(run_id)
+        .bind(delivery_id)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+/// Inserts the run, or enriches the run of the same `(run_key, run_attempt)`: a later event fills in what
+/// the first one could not know (job id, workflow run id, installation, names); it never overwrites a known
+/// fact or the run's progress. Returns the ID of the run that holds the failure.
+async fn upsert_run(tx: &mut Tx<'_>, run: &Run, delivery_id: &str) -> StoreResult<String> {
+    let f = &run.failure;
+    let now = now_ms();
+    let row = sqlx::query(
+        "INSERT INTO runs (run_id, run_key, delivery_id, failure_id, correlation_id, repo, head_sha, head_branch, \
+         event, conclusion, run_attempt, workflow_name, workflow_run_id, job_name, job_id, check_suite_id, \
+         installation_id, status, reason, language, category, tool, label, pr_branch, pr_url, stages, attempts, \
+         enqueued, trace_id, origin_traceparent, created_at_ms, updated_at_ms) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, '', '', '', '', \
+         '', '', '', '[]', 0, 0, $19, $20, $21, $21) \
+         ON CONFLICT (run_key, run_attempt) DO UPDATE SET \
+         head_branch = CASE WHEN runs.head_branch = '' THEN excluded.head_branch ELSE runs.head_branch END, \
+         workflow_name = CASE WHEN runs.workflow_name = '' THEN excluded.workflow_name ELSE runs.workflow_name END, \
+         job_name = CASE WHEN runs.job_name = '' THEN excluded.job_name ELSE runs.job_name END, \
+         workflow_run_id = COALESCE(runs.workflow_run_id, excluded.workflow_run_id), \
+         job_id = COALESCE(runs.job_id, excluded.job_id), \
+         check_suite_id = COALESCE(runs.check_suite_id, excluded.check_suite_id), \
+         installation_id = COALESCE(runs.installation_id, excluded.installation_id) \
+         RETURNING run_id",
+    )
+    .bind(&run.run_id)
+    .bind(&run.run_key)
+    .bind(delivery_id)
+    .bind(&run.failure_id)
+    .bind(&run.correlation_id)
+    .bind(&f.repo)
+    .bind(&f.head_sha)
+    .bind(&f.head_branch)
+    .bind(f.event.map(EventKind::as_str).unwrap_or_default())
+    .bind(f.conclusion.map(Conclusion::as_str).unwrap_or_default())
+    .bind(i64::from(f.run_attempt))
+    .bind(&f.workflow_name)
+    .bind(id_col(f.workflow_run_id))
+    .bind(&f.job_name)
+    .bind(id_col(f.job_id))
+    .bind(id_col(f.check_suite_id))
+    .bind(id_col(f.installation_id))
+    .bind(run.status.as_str())
+    .bind(&run.trace_id)
+    .bind(&run.origin_traceparent)
+    .bind(now)
+    .fetch_one(&mut **tx)
+    .await?;
+    Ok(row.try_get("run_id")?)
 }
 
 fn sqlite_url(url: &str) -> StoreResult<String> {

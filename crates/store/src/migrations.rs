@@ -108,6 +108,36 @@ const MIGRATIONS: &[(i64, &[&str])] = &[
             )",
         ],
     ),
+    // 3: GitHub for real. Events that name a failure without its job (workflow_run, check_suite) wait in
+    // pending_events until the orchestrator resolves them into job runs; installations record which
+    // repositories the App may act on.
+    (
+        3,
+        &[
+            "CREATE TABLE pending_events (
+                delivery_id TEXT PRIMARY KEY,
+                failure TEXT NOT NULL,
+                status TEXT NOT NULL,
+                runs TEXT NOT NULL,
+                note TEXT NOT NULL DEFAULT '',
+                created_at_ms BIGINT NOT NULL,
+                updated_at_ms BIGINT NOT NULL
+            )",
+            "CREATE INDEX IF NOT EXISTS pending_status_idx ON pending_events (status, updated_at_ms)",
+            "CREATE TABLE installations (
+                installation_id BIGINT PRIMARY KEY,
+                account TEXT NOT NULL,
+                suspended BIGINT NOT NULL,
+                removed BIGINT NOT NULL,
+                updated_at_ms BIGINT NOT NULL
+            )",
+            "CREATE TABLE installation_repos (
+                installation_id BIGINT NOT NULL,
+                repo TEXT NOT NULL,
+                PRIMARY KEY (installation_id, repo)
+            )",
+        ],
+    ),
 ];
 
 pub(crate) async fn apply(pool: &AnyPool, backend: crate::Backend) -> Result<(), sqlx::Error> {

@@ -150,6 +150,57 @@ async fn exercise(store: &Store) {
     let requeue = store.runs_to_requeue(-1_000, -1_000).await.unwrap();
     assert!(requeue.iter().all(|r| r.run_id != "run-1"), "finished runs are never requeued");
     store.ping().await.unwrap();
+
+    // A workflow_run names the failure without its job: it waits, then resolves into job runs. The job
+    // that a workflow_job event already made is enriched, a job seen first here is new.
+    let mut wf = failure(None, Some(5));
+    wf.event = Some(EventKind::WorkflowRun);
+    wf.job_name.clear();
+    wf.run_attempt = 3;
+    let pending = NewEvent { delivery_id: "d-wf", event: EventKind::WorkflowRun, ..event("d-wf") };
+    assert!(store.ingest_pending(&pending, &wf).await.unwrap());
+    assert!(!store.ingest_pending(&pending, &wf).await.unwrap(), "a redelivery is stored once");
+    let (facts, resolved) = store.pending_event("d-wf").await.unwrap().unwrap();
+    assert_eq!((facts, resolved), (wf.clone(), false));
+    assert_eq!(store.pending_to_requeue(-1_000).await.unwrap().len(), 1);
+    let mut lint = wf.clone();
+    lint.job_name = "lint".into();
+    lint.job_id = Some(77);
+    let mut test = wf.clone();
+    test.job_name = "test".into();
+    test.job_id = Some(78);
+    let jobs = vec![new_run("wf-lint", "d-wf", lint), new_run("wf-test", "d-wf", test)];
+    let resolved = store.resolve_pending("d-wf", &jobs, "2 failed jobs").await.unwrap();
+    assert!(resolved.iter().all(|r| matches!(r, Ingested::New(_))));
+    let mut fresh = jobs.clone();
+    for (i, run) in fresh.iter_mut().enumerate() {
+        run.run_id = format!("retry-{i}");
+    }
+    let again = store.resolve_pending("d-wf", &fresh, "again").await.unwrap();
+    assert!(again.iter().all(|r| matches!(r, Ingested::Enriched(_))), "resolving twice creates nothing");
+    assert!(store.pending_event("d-wf").await.unwrap().unwrap().1);
+    assert!(store.pending_to_requeue(-1_000).await.unwrap().is_empty());
+
+    // Installations: which repositories the App may act on.
+    let install = NewEvent { delivery_id: "d-inst", event: EventKind::Installation, ..event("d-inst") };
+    let change = sre_store::InstallationChange {
+        installation_id: 5,
+        account: "acme".into(),
+        repos_added: vec!["acme/app".into(), "acme/web".into()],
+        ..Default::default()
+    };
+    assert!(store.ingest_installation(&install, &change).await.unwrap());
+    let removal = NewEvent { delivery_id: "d-inst-2", event: EventKind::InstallationRepositories, ..event("d-inst-2") };
+    let change = sre_store::InstallationChange {
+        installation_id: 5,
+        account: "acme".into(),
+        repos_removed: vec!["acme/web".into()],
+        ..Default::default()
+    };
+    assert!(store.ingest_installation(&removal, &change).await.unwrap());
+    let installation = store.installation(5).await.unwrap().unwrap();
+    assert_eq!((installation.account.as_str(), installation.repos.clone()), ("acme", vec!["acme/app".to_owned()]));
+    assert!(store.installation(6).await.unwrap().is_none());
 }
 
 #[tokio::test]
@@ -160,7 +211,7 @@ async fn sqlite_store() {
     exercise(&store).await;
     // Migrations are idempotent: a second connect to the same file works and sees the data.
     let again = Store::connect(&url).await.unwrap();
-    assert_eq!(again.count_runs().await.unwrap(), 2);
+    assert_eq!(again.count_runs().await.unwrap(), 4);
 }
 
 #[tokio::test]
