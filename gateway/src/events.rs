@@ -182,7 +182,9 @@ mod tests {
             assert!(changed.iter().any(|(n, _)| n == "sre_agent_pipeline_stage_duration_seconds_count"));
         }
         assert_event_agrees(&registry, || m.emit(WebhookIgnored { event: EventKind::Ping, reason: "ping" }));
-        for result in [DeliveryResult::InvalidSignature, DeliveryResult::BadRequest, DeliveryResult::UnsupportedMediaType] {
+        for result in
+            [DeliveryResult::InvalidSignature, DeliveryResult::BadRequest, DeliveryResult::UnsupportedMediaType]
+        {
             assert_event_agrees(&registry, || m.emit(WebhookRejected { event, result, reason: "bad" }));
         }
         assert_event_agrees(&registry, || m.emit(WebhookFailed { event, reason: "store unavailable" }));

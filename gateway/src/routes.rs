@@ -212,7 +212,8 @@ async fn ingest(
                 return stored(DeliveryResult::Duplicate, false, json!({"status": "duplicate"}));
             }
             // The orchestrator resolves it into the runs of its failed jobs (process_pipeline_event).
-            let ids = sre_domain::RunIds { delivery_id, run_key: &run_key, failure_id: &failure_id, ..Default::default() };
+            let ids =
+                sre_domain::RunIds { delivery_id, run_key: &run_key, failure_id: &failure_id, ..Default::default() };
             let opts = Publish { kind: sre_queue::JobKind::Event, ..Publish::default() };
             if let Err(err) = state.queue.publish(ids, opts).await {
                 tracing::error!(error = %err, "enqueue failed; event stored, job not queued");
@@ -220,7 +221,11 @@ async fn ingest(
                 state.metrics.emit(WebhookFailed { event, reason });
                 return unavailable(reason);
             }
-            stored(DeliveryResult::Accepted, true, json!({"status": "accepted", "resolves": "the failed jobs", "run_key": run_key}))
+            stored(
+                DeliveryResult::Accepted,
+                true,
+                json!({"status": "accepted", "resolves": "the failed jobs", "run_key": run_key}),
+            )
         }
         Classified::Installation(change) => {
             let account = change.account.clone();

@@ -407,7 +407,10 @@ mod tests {
     fn installations_record_repositories() {
         let created = br#"{"action":"created","installation":{"id":9,"account":{"login":"acme"}},"repositories":[{"full_name":"acme/app"}]}"#;
         let Classified::Installation(c) = classify(EventKind::Installation, created).unwrap() else { panic!() };
-        assert_eq!((c.installation_id, c.account.as_str(), c.repos_added.clone()), (9, "acme", vec!["acme/app".to_owned()]));
+        assert_eq!(
+            (c.installation_id, c.account.as_str(), c.repos_added.clone()),
+            (9, "acme", vec!["acme/app".to_owned()])
+        );
         let removed = br#"{"action":"removed","installation":{"id":9},"repositories_added":[],"repositories_removed":[{"full_name":"acme/app"}]}"#;
         let Classified::Installation(c) = classify(EventKind::InstallationRepositories, removed).unwrap() else {
             panic!()

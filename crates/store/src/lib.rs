@@ -367,11 +367,10 @@ impl Store {
     /// What the store knows of an installation: `None` when no installation event was received for it.
     pub async fn installation(&self, installation_id: u64) -> StoreResult<Option<Installation>> {
         let id = id_col(Some(installation_id));
-        let Some(row) =
-            sqlx::query("SELECT account, suspended, removed FROM installations WHERE installation_id = $1")
-                .bind(id)
-                .fetch_optional(&self.pool)
-                .await?
+        let Some(row) = sqlx::query("SELECT account, suspended, removed FROM installations WHERE installation_id = $1")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?
         else {
             return Ok(None);
         };

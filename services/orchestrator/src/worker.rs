@@ -8,8 +8,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use sre_domain::{LoopBlockedReason, Outcome, RetryReason, Run, RunPatch, RunStatus, Task, TaskStatus, short_sha};
-use sre_queue::{Delivery, Publish, Queue};
-use sre_store::{Claim, Store, StoreCell};
+use sre_queue::{Delivery, JobKind, Publish, Queue};
+use sre_store::{Claim, Ingested, Store, StoreCell};
 use sre_telemetry::{Emit, propagation, record_ids};
 use tokio::sync::watch;
 use tracing::Instrument;
@@ -90,6 +90,9 @@ impl Worker {
 
     /// One job, inside the consumer span that continues the producer's trace.
     async fn handle(&self, delivery: Delivery) {
+        if delivery.job.kind == JobKind::Event {
+            return self.handle_event(delivery).await;
+        }
         let job = &delivery.job;
         let span = tracing::info_span!(
             "run_fix_pipeline",
@@ -114,6 +117,104 @@ impl Worker {
         propagation::set_remote_parent(&span, propagation::extract_map(&job.trace_context));
         record_ids(&span, job.ids());
         self.process(&delivery).instrument(span).await;
+    }
+
+    /// An event that names a failure without its job, inside its `process_pipeline_event` consumer span.
+    async fn handle_event(&self, delivery: Delivery) {
+        let job = &delivery.job;
+        let span = tracing::info_span!(
+            "process_pipeline_event",
+            otel.kind = "consumer",
+            otel.status_code = Empty,
+            messaging.system = "redis",
+            messaging.operation.type = "process",
+            messaging.destination.name = self.queue.stream(),
+            messaging.message.id = %delivery.id,
+            messaging.redis.reclaimed = delivery.reclaimed,
+            delivery_id = Empty,
+            run_key = Empty,
+            failure_id = Empty,
+            outcome = Empty,
+        );
+        propagation::set_remote_parent(&span, propagation::extract_map(&job.trace_context));
+        record_ids(&span, job.ids());
+        self.resolve_event(&delivery).instrument(span).await;
+    }
+
+    /// Resolves a stored workflow_run / check_suite failure into the runs of its failed jobs: each a new run
+    /// (enqueued) or the run a workflow_job event already made (enriched, nothing enqueued). Without the GitHub
+    /// API to list the jobs, the workflow itself stands in for its jobs: one run.
+    async fn resolve_event(&self, delivery: &Delivery) {
+        let Some(store) = self.store.get() else { return };
+        let task = Task::ProcessPipelineEvent;
+        self.task(task, TaskStatus::Started, "");
+        let delivery_id = delivery.job.delivery_id.as_str();
+        let failure = match store.pending_event(delivery_id).await {
+            Ok(Some((_, true))) => {
+                self.task(task, TaskStatus::Success, "event already resolved; duplicate job acked");
+                self.ack(delivery).await;
+                return;
+            }
+            Ok(Some((failure, false))) => failure,
+            Ok(None) => {
+                self.task(task, TaskStatus::Fail, "the job names an event this store does not have; dropped");
+                self.ack(delivery).await;
+                return;
+            }
+            Err(err) => {
+                tracing::error!(error = %err, "could not read the pending event");
+                self.task(task, TaskStatus::Retry, "store unavailable; the job stays pending");
+                return;
+            }
+        };
+        let span = tracing::Span::current();
+        let traceparent = propagation::traceparent(&span);
+        let runs: Vec<Run> = self
+            .jobs_of(&failure)
+            .into_iter()
+            .map(|job_failure| {
+                let mut run = Run::new(
+                    uuid::Uuid::new_v4().to_string(),
+                    delivery_id.to_owned(),
+                    job_failure,
+                    sre_store::now_ms(),
+                );
+                run.trace_id = propagation::trace_id(&span).unwrap_or_default();
+                run.origin_traceparent.clone_from(&traceparent);
+                run
+            })
+            .collect();
+        let note = format!(
+            "{} job run(s): {}",
+            runs.len(),
+            runs.iter().map(|r| r.run_key.as_str()).collect::<Vec<_>>().join(", ")
+        );
+        let resolved = match store.resolve_pending(delivery_id, &runs, &note).await {
+            Ok(resolved) => resolved,
+            Err(err) => {
+                tracing::error!(error = %err, "could not store the event's runs");
+                self.task(task, TaskStatus::Retry, "store unavailable; the job stays pending");
+                return;
+            }
+        };
+        let mut enqueued = 0;
+        for ingested in &resolved {
+            let Ingested::New(run) = ingested else { continue };
+            // A run left unenqueued here is picked up by the outbox sweep.
+            if self.queue.publish(run.ids(), Publish::default()).await.is_ok() {
+                let _ = store.mark_enqueued(&run.run_id).await;
+                enqueued += 1;
+            }
+        }
+        span.record("outcome", "resolved");
+        tracing::info!(runs = resolved.len(), new_runs = enqueued, "event resolved into job runs");
+        self.task(task, TaskStatus::Success, &note);
+        self.ack(delivery).await;
+    }
+
+    /// The failed jobs of a workflow-level failure.
+    fn jobs_of(&self, failure: &sre_domain::Failure) -> Vec<sre_domain::Failure> {
+        vec![failure.clone()]
     }
 
     async fn process(&self, delivery: &Delivery) {
@@ -309,6 +410,28 @@ impl Worker {
     /// The claim in [`Self::process`] makes a surplus job harmless.
     async fn sweep_outbox(&self) {
         let Some(store) = self.store.get() else { return };
+        // Pending events whose resolution job was lost (never enqueued, or Redis restarted empty).
+        if let Ok(pending) = store.pending_to_requeue(UNENQUEUED_GRACE_MS).await {
+            for (delivery_id, failure) in pending {
+                let (run_key, failure_id) = (failure.run_key(), failure.failure_id());
+                let ids = sre_domain::RunIds {
+                    delivery_id: &delivery_id,
+                    run_key: &run_key,
+                    failure_id: &failure_id,
+                    ..Default::default()
+                };
+                match self.queue.publish(ids, Publish { kind: JobKind::Event, ..Publish::default() }).await {
+                    Ok(_) => {
+                        let _ = store.touch_pending(&delivery_id).await;
+                        tracing::warn!(delivery_id = %delivery_id, "outbox: re-enqueued a pending event whose job was missing");
+                    }
+                    Err(err) => {
+                        tracing::warn!(error = %err, "outbox: enqueue still failing");
+                        return;
+                    }
+                }
+            }
+        }
         let stale = self.config.requeue_stale().as_millis() as i64;
         let Ok(runs) = store.runs_to_requeue(UNENQUEUED_GRACE_MS, stale).await else { return };
         for run in runs {

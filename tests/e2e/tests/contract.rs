@@ -32,11 +32,21 @@ async fn the_code_exposes_and_exports_exactly_the_documented_contract() {
     assert_eq!(status, 202, "{accepted}");
     let run_id = accepted["run_id"].as_str().unwrap().to_owned();
     assert_eq!(mesh.webhook("ping", "c0ffee00-0000-4000-8000-000000000002", "{}").await.0, 200);
+    // A failed workflow run, resolved into a run of its own (process_pipeline_event), on another job name.
+    let wf = format!(
+        r#"{{"action":"completed","workflow_run":{{"id":9,"name":"style","head_sha":"{sha}","conclusion":"failure"}},"repository":{{"full_name":"acme/app"}}}}"#
+    );
+    assert_eq!(mesh.webhook("workflow_run", "c0ffee00-0000-4000-8000-000000000004", &wf).await.0, 202);
     assert_eq!(mesh.webhook("workflow_run", "c0ffee00-0000-4000-8000-000000000003", "{nope").await.0, 400);
     assert_eq!(mesh.get(&format!("/api/v1/runs/{run_id}/artifacts/plan")).await.0, 404);
     assert_eq!(mesh.get("/no/such/path").await.0, 404);
     let run = mesh.wait_terminal(&run_id, Duration::from_secs(90)).await;
     assert_eq!(run.status, RunStatus::Success, "{run:#?}");
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while mesh.store.run_by_delivery("c0ffee00-0000-4000-8000-000000000004").await.unwrap().is_none() {
+        assert!(std::time::Instant::now() < deadline, "the workflow_run was never resolved");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     for path in ["/api/v1/runs", &format!("/api/v1/runs/{run_id}"), &format!("/api/v1/runs/{run_id}/diff"), "/health"] {
         assert_eq!(mesh.get(path).await.0, 200, "{path}");
     }
@@ -54,7 +64,7 @@ async fn the_code_exposes_and_exports_exactly_the_documented_contract() {
     problems.extend(contract.check_spans(&trace));
     let all: Vec<_> = spans.iter().collect();
     problems.extend(contract.check_spans(&all));
-    let seen: BTreeSet<(String, String)> = trace
+    let seen: BTreeSet<(String, String)> = all
         .iter()
         .filter_map(|s| {
             contract

@@ -163,3 +163,36 @@ async fn one_webhook_is_one_run_one_pr_and_one_trace() {
         }
     }
 }
+
+/// A failed workflow run names no job: without the GitHub API to list its jobs, the workflow stands in for
+/// them, one run, which goes through the whole pipeline; a redelivery changes nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_workflow_run_failure_is_resolved_into_a_run() {
+    let mesh = Mesh::start(MeshOptions::default()).await;
+    let head_sha = lint_failure_repo(mesh.repos_dir());
+    let body = format!(
+        r#"{{"action":"completed","workflow_run":{{"id":31,"name":"lint","head_sha":"{head_sha}","head_branch":"main","conclusion":"failure","run_attempt":1}},"repository":{{"full_name":"acme/app"}}}}"#
+    );
+    let (status, accepted) = mesh.webhook("workflow_run", "dddddddd-0000-4000-8000-000000000001", &body).await;
+    assert_eq!(status, 202, "{accepted}");
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let run = loop {
+        if let Some(run) = mesh.store.run_by_delivery("dddddddd-0000-4000-8000-000000000001").await.unwrap() {
+            break run;
+        }
+        assert!(std::time::Instant::now() < deadline, "the event was never resolved into a run");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(run.run_key, format!("acme/app@{head_sha}/lint"));
+    let run = mesh.wait_terminal(&run.run_id, Duration::from_secs(90)).await;
+    assert_eq!(run.status, RunStatus::Success, "{run:#?}");
+    let (status, _) = mesh.webhook("workflow_run", "dddddddd-0000-4000-8000-000000000001", &body).await;
+    assert_eq!(status, 200);
+    assert_eq!(mesh.store.count_runs().await.unwrap(), 1);
+    let metrics = mesh.scrape("orchestrator");
+    assert!(
+        metrics.contains(r#"sre_agent_celery_tasks_total{task="process_pipeline_event",status="success"} 2"#),
+        "{metrics}"
+    );
+    mesh.stop().await;
+}
