@@ -207,10 +207,11 @@ impl Pipeline {
             .stage(
                 p,
                 Stage::Plan,
-                self.clients
-                    .planner
-                    .clone()
-                    .generate_plan(GeneratePlanRequest { context: Some(ctx.clone()), failure: Some(failure) }),
+                self.clients.planner.clone().generate_plan(GeneratePlanRequest {
+                    context: Some(ctx.clone()),
+                    failure: Some(failure),
+                    failure_context: None,
+                }),
             )
             .await?;
         if let Some(planned_ctx) = planned.context {
@@ -250,10 +251,11 @@ impl Pipeline {
             .stage(
                 p,
                 Stage::Patch,
-                self.clients
-                    .planner
-                    .clone()
-                    .generate_patch(GeneratePatchRequest { context: Some(ctx.clone()), plan: Some(plan.clone()) }),
+                self.clients.planner.clone().generate_patch(GeneratePatchRequest {
+                    context: Some(ctx.clone()),
+                    plan: Some(plan.clone()),
+                    failure_context: None,
+                }),
             )
             .await?;
         if patch.diff.trim().is_empty() {

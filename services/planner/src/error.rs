@@ -9,6 +9,8 @@ pub enum PlannerError {
     Git(#[from] sre_gitwork::GitError),
     #[error("plan is required")]
     MissingPlan,
+    #[error("the log is {0} bytes; the planner reads at most 8 MiB (bound it before sending)")]
+    LogTooLarge(usize),
     #[error("unknown plan action {0:?}")]
     UnknownAction(String),
     #[error("plan path {0:?} leaves the repository")]
@@ -24,9 +26,10 @@ impl From<PlannerError> for tonic::Status {
         match err {
             PlannerError::Request(e) => e.into(),
             PlannerError::Git(e) => sre_service_kit::git_status(e),
-            PlannerError::MissingPlan | PlannerError::UnknownAction(_) | PlannerError::PathEscapes(_) => {
-                tonic::Status::invalid_argument(err.to_string())
-            }
+            PlannerError::MissingPlan
+            | PlannerError::LogTooLarge(_)
+            | PlannerError::UnknownAction(_)
+            | PlannerError::PathEscapes(_) => tonic::Status::invalid_argument(err.to_string()),
             PlannerError::Read { .. } => tonic::Status::failed_precondition(err.to_string()),
             PlannerError::Write { .. } => tonic::Status::internal(err.to_string()),
         }

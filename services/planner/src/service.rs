@@ -60,8 +60,77 @@ fn safe_relative(path: &str) -> Option<&Path> {
     (!path.is_empty() && p.components().all(|c| matches!(c, Component::Normal(_)))).then_some(p)
 }
 
+/// Largest log the planner reads (the orchestrator bounds logs well below this).
+const MAX_LOG_BYTES: usize = 8 * 1024 * 1024;
+
+/// The wire form of what sre-cilog found.
+fn context_message(ctx: &sre_cilog::FailureContext, diagnosis: &sre_cilog::Diagnosis) -> sre_proto::FailureContext {
+    sre_proto::FailureContext {
+        step_name: ctx.step_name.clone().unwrap_or_default(),
+        command: ctx.command.clone().unwrap_or_default(),
+        exit_code: ctx.exit_code,
+        lines: ctx.lines.clone(),
+        file_refs: ctx
+            .file_refs
+            .iter()
+            .map(|r| sre_proto::FileRef {
+                path: r.path.clone(),
+                line: r.line.unwrap_or_default(),
+                column: r.column.unwrap_or_default(),
+            })
+            .collect(),
+        log_lines: ctx.log_lines as u64,
+        truncated: ctx.truncated,
+        category: diagnosis.category.as_str().to_owned(),
+        language: diagnosis.language.as_str().to_owned(),
+        tool: diagnosis.tool.as_str().to_owned(),
+        summary: diagnosis.summary.clone(),
+        autofixable: diagnosis.autofixable,
+    }
+}
+
 #[tonic::async_trait]
 impl Planner for PlannerService {
+    async fn build_failure_context(
+        &self,
+        request: Request<sre_proto::BuildFailureContextRequest>,
+    ) -> Result<Response<sre_proto::BuildFailureContextResponse>, Status> {
+        let req = request.into_inner();
+        let ctx = require_context(req.context.as_ref()).map_err(PlannerError::from)?;
+        if req.log.len() > MAX_LOG_BYTES {
+            return Err(PlannerError::LogTooLarge(req.log.len()).into());
+        }
+        // Parsing a large log is CPU work: off the async workers.
+        let log = req.log;
+        let (found, diagnosis) = tokio::task::spawn_blocking(move || {
+            let found = sre_cilog::FailureContext::from_log(log.as_bytes());
+            let diagnosis = sre_cilog::classify(&found);
+            (found, diagnosis)
+        })
+        .await
+        .map_err(|e| Status::internal(format!("diagnosis task: {e}")))?;
+        let span = tracing::Span::current();
+        span.record("language", diagnosis.language.as_str());
+        span.record("category", diagnosis.category.as_str());
+        tracing::info!(
+            category = diagnosis.category.as_str(),
+            language = diagnosis.language.as_str(),
+            tool = diagnosis.tool.as_str(),
+            context_lines = found.lines.len(),
+            log_lines = found.log_lines,
+            autofixable = diagnosis.autofixable,
+            "failure context built"
+        );
+        let mut ctx = ctx.clone();
+        ctx.language = diagnosis.language.as_str().to_owned();
+        ctx.category = diagnosis.category.as_str().to_owned();
+        ctx.tool = diagnosis.tool.as_str().to_owned();
+        Ok(Response::new(sre_proto::BuildFailureContextResponse {
+            context: Some(ctx),
+            failure_context: Some(context_message(&found, &diagnosis)),
+        }))
+    }
+
     async fn generate_plan(
         &self,
         request: Request<GeneratePlanRequest>,
