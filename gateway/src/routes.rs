@@ -34,8 +34,9 @@ impl FromRef<AppState> for SharedRegistry {
 }
 
 /// Every route with its normal answer, for the first scrape's series.
-const ROUTES: [(&str, &str, u16); 9] = [
+const ROUTES: [(&str, &str, u16); 10] = [
     ("POST", "/webhooks/github", 202),
+    ("POST", "/api/v1/runs", 202),
     ("GET", "/api/v1/runs", 200),
     ("GET", "/api/v1/runs/{run_id}", 200),
     ("GET", "/api/v1/runs/{run_id}/diff", 200),
@@ -50,7 +51,7 @@ pub fn router(state: AppState, http_metrics: HttpMetrics) -> Router {
     http_metrics.expect(&ROUTES);
     let router = Router::new()
         .route("/webhooks/github", post(webhook))
-        .route("/api/v1/runs", get(list_runs))
+        .route("/api/v1/runs", get(list_runs).post(submit_run))
         .route("/api/v1/runs/{run_id}", get(get_run))
         .route("/api/v1/runs/{run_id}/diff", get(get_diff))
         .route("/api/v1/runs/{run_id}/artifacts", get(list_artifacts))
@@ -322,13 +323,18 @@ pub enum ApiError {
     Store(#[from] sre_store::StoreError),
     #[error("{0}")]
     NotFound(String),
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("{0}")]
+    Unavailable(String),
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = match &self {
-            Self::StoreUnavailable | Self::Store(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::StoreUnavailable | Self::Store(_) | Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
+            Self::BadRequest(_) => StatusCode::BAD_REQUEST,
         };
         if let Self::Store(err) = &self {
             tracing::error!(error = %err, "runs API: store error");
@@ -388,6 +394,93 @@ async fn get_artifact(
         return Err(ApiError::NotFound(format!("the run has no {} artifact", kind.as_str())));
     };
     Ok(([(header::CONTENT_TYPE, kind.content_type())], body).into_response())
+}
+
+/// Largest CI log a submission may carry; longer logs are kept as their head, error lines and tail.
+pub const MAX_STORED_LOG_BYTES: usize = 2 * 1024 * 1024;
+
+/// A local run: a CI failure reported without GitHub (the embedded default, `sre-agent run`).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Submission {
+    /// `owner/name`, a repository under the repos dir.
+    pub repo: String,
+    pub head_sha: String,
+    #[serde(default)]
+    pub head_branch: String,
+    /// The job that failed (as CI names it); the run key is `<repo>@<head_sha>/<job>`.
+    #[serde(default = "default_job")]
+    pub job: String,
+    #[serde(default)]
+    pub workflow: String,
+    /// The failing job's log, as CI printed it.
+    pub log: String,
+}
+
+fn default_job() -> String {
+    "local".to_owned()
+}
+
+/// `POST /api/v1/runs`: stores the submission as a `local` event, its run (a new attempt of its key each
+/// time) and its log as the run's `log` artifact, and enqueues the run.
+async fn submit_run(State(state): State<AppState>, body: Bytes) -> Result<Response, ApiError> {
+    let submission: Submission =
+        serde_json::from_slice(&body).map_err(|e| ApiError::BadRequest(format!("invalid run submission: {e}")))?;
+    let valid_part = |p: &str| {
+        !p.is_empty()
+            && p != "."
+            && p != ".."
+            && p.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
+    };
+    let repo_ok = submission.repo.split_once('/').is_some_and(|(o, n)| valid_part(o) && valid_part(n));
+    if !repo_ok {
+        return Err(ApiError::BadRequest(format!("repo {:?} is not owner/name", submission.repo)));
+    }
+    if !(7..=64).contains(&submission.head_sha.len()) || !submission.head_sha.chars().all(|c| c.is_ascii_hexdigit()) {
+        return Err(ApiError::BadRequest("head_sha must be 7-64 hex characters".into()));
+    }
+    if submission.log.trim().is_empty() {
+        return Err(ApiError::BadRequest("log is empty: the agent diagnoses the failure from the job's log".into()));
+    }
+    let store = store(&state)?;
+    let mut failure = sre_domain::Failure {
+        repo: submission.repo.clone(),
+        head_sha: submission.head_sha.clone(),
+        head_branch: submission.head_branch.clone(),
+        event: Some(EventKind::Local),
+        conclusion: Some(sre_domain::Conclusion::Failure),
+        workflow_name: submission.workflow.clone(),
+        job_name: submission.job.clone(),
+        ..Default::default()
+    };
+    failure.run_attempt = store.next_attempt(&failure.run_key()).await?;
+    let span = tracing::Span::current();
+    let delivery_id = format!("local-{}", uuid::Uuid::new_v4());
+    let mut run = Run::new(uuid::Uuid::new_v4().to_string(), delivery_id.clone(), failure, sre_store::now_ms());
+    run.trace_id = propagation::trace_id(&span).unwrap_or_default();
+    run.origin_traceparent = propagation::traceparent(&span);
+    let log = sre_cilog::bound_log(submission.log.as_bytes(), MAX_STORED_LOG_BYTES);
+    // The event keeps what was submitted but the log, which is the run's artifact.
+    let payload = serde_json::json!({
+        "repo": submission.repo, "head_sha": submission.head_sha, "head_branch": submission.head_branch,
+        "job": submission.job, "workflow": submission.workflow, "log_bytes": submission.log.len(),
+    })
+    .to_string();
+    let event = NewEvent {
+        delivery_id: &delivery_id,
+        event: EventKind::Local,
+        action: "submitted",
+        repo: &run.failure.repo,
+        payload: payload.as_bytes(),
+    };
+    let stored = store.ingest_with_log(&event, &run, &log).await?;
+    record_ids(&span, stored.ids());
+    enqueue(store, &state, &stored).await.map_err(|reason| ApiError::Unavailable(reason.to_owned()))?;
+    tracing::info!(log_bytes = submission.log.len(), attempt = stored.failure.run_attempt, "local run submitted");
+    Ok(json_response(
+        StatusCode::ACCEPTED,
+        json!({"status": "accepted", "run_id": stored.run_id, "run_key": stored.run_key, "attempt": stored.failure.run_attempt}),
+    ))
 }
 
 #[derive(Deserialize)]

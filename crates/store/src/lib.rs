@@ -222,6 +222,29 @@ impl Store {
         Ok(if run_id == run.run_id { Ingested::New(stored) } else { Ingested::Enriched(stored) })
     }
 
+    /// A local submission: the event, a new run and its job log, in one transaction.
+    pub async fn ingest_with_log(&self, event: &NewEvent<'_>, run: &Run, log: &str) -> StoreResult<Run> {
+        let mut tx = self.pool.begin().await?;
+        if !insert_event(&mut tx, event).await? {
+            tx.rollback().await?;
+            return Err(StoreError::Db(sqlx::Error::Protocol(format!("delivery {} exists", event.delivery_id))));
+        }
+        let run_id = upsert_run(&mut tx, run, event.delivery_id).await?;
+        link_event(&mut tx, event.delivery_id, &run_id).await?;
+        put_artifact_tx(&mut tx, &run_id, ArtifactKind::Log, log).await?;
+        tx.commit().await?;
+        self.get_run(&run_id).await?.ok_or(StoreError::Db(sqlx::Error::RowNotFound))
+    }
+
+    /// The next `run_attempt` of a run key (1 for a key never seen).
+    pub async fn next_attempt(&self, run_key: &str) -> StoreResult<u32> {
+        let row = sqlx::query("SELECT COALESCE(MAX(run_attempt), 0) AS n FROM runs WHERE run_key = $1")
+            .bind(run_key)
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(u32::try_from(row.try_get::<i64, _>("n")?).unwrap_or(0) + 1)
+    }
+
     /// Stores an event that names a failure without its job (a `workflow_run` or `check_suite`): the event
     /// and the failure facts to resolve into job runs later ([`Self::resolve_pending`]). Returns false for a
     /// delivery seen before.
@@ -521,19 +544,9 @@ impl Store {
 
     /// Stores (or replaces) one artifact of a run.
     pub async fn put_artifact(&self, run_id: &str, kind: ArtifactKind, body: &str) -> StoreResult<()> {
-        sqlx::query(
-            "INSERT INTO artifacts (run_id, kind, content_type, body, bytes, created_at_ms) VALUES ($1, $2, $3, $4, $5, $6) \
-             ON CONFLICT (run_id, kind) DO UPDATE SET content_type = excluded.content_type, body = excluded.body, \
-             bytes = excluded.bytes, created_at_ms = excluded.created_at_ms",
-        )
-        .bind(run_id)
-        .bind(kind.as_str())
-        .bind(kind.content_type())
-        .bind(body)
-        .bind(body.len() as i64)
-        .bind(now_ms())
-        .execute(&self.pool)
-        .await?;
+        let mut tx = self.pool.begin().await?;
+        put_artifact_tx(&mut tx, run_id, kind, body).await?;
+        tx.commit().await?;
         Ok(())
     }
 
@@ -606,6 +619,23 @@ impl Store {
 }
 
 type Tx<'c> = sqlx::Transaction<'c, sqlx::Any>;
+
+async fn put_artifact_tx(tx: &mut Tx<'_>, run_id: &str, kind: ArtifactKind, body: &str) -> StoreResult<()> {
+    sqlx::query(
+        "INSERT INTO artifacts (run_id, kind, content_type, body, bytes, created_at_ms) VALUES ($1, $2, $3, $4, $5, $6) \
+         ON CONFLICT (run_id, kind) DO UPDATE SET content_type = excluded.content_type, body = excluded.body, \
+         bytes = excluded.bytes, created_at_ms = excluded.created_at_ms",
+    )
+    .bind(run_id)
+    .bind(kind.as_str())
+    .bind(kind.content_type())
+    .bind(body)
+    .bind(body.len() as i64)
+    .bind(now_ms())
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
 
 /// Inserts a delivery; false when it was stored before.
 async fn insert_event(tx: &mut Tx<'_>, event: &NewEvent<'_>) -> StoreResult<bool> {

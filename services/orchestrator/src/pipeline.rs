@@ -8,7 +8,7 @@ use std::time::Instant;
 use serde_json::json;
 use sre_domain::{
     ArtifactKind, Category, Label, Language, Outcome, PrLabel, PullRequestRef, Run, RunContextExt, RunPatch, Stage,
-    StageRecord, StageStatus, Tool, decision_label,
+    StageRecord, StageStatus, Task, TaskStatus, Tool, decision_label,
 };
 use sre_proto::{
     CheckPatchRequest, CheckPlanRequest, CreatePullRequestRequest, FailureInfo, GeneratePatchRequest,
@@ -21,7 +21,7 @@ use tracing::Instrument;
 use tracing::field::Empty;
 
 use crate::clients::Clients;
-use crate::events::{PipelineMetrics, StageFinished};
+use crate::events::{PipelineMetrics, StageFinished, TaskStatusChanged};
 
 /// A run that could not conclude now and is worth trying again.
 #[derive(Debug)]
@@ -198,10 +198,84 @@ impl Pipeline {
         Ok(Concluded { outcome, patch, artifacts: progress.artifacts })
     }
 
+    /// The seed's `build_failure_context`: the job log (stored with the run) read by the planner into the
+    /// failure context and the diagnosis, stored as the run's `context` artifact. `None` when the run has
+    /// no log.
+    async fn build_failure_context(
+        &self,
+        p: &mut Progress<'_>,
+        ctx: &mut sre_proto::RunContext,
+    ) -> Result<Option<sre_proto::FailureContext>, Stop> {
+        let Some(store) = self.store.get() else { return Ok(None) };
+        let log = match store.artifact(&p.run.run_id, ArtifactKind::Log).await {
+            Ok(Some(log)) => log,
+            Ok(None) => return Ok(None),
+            Err(err) => return Err(Stop::Transient(Stage::Plan, format!("reading the job log: {err}"))),
+        };
+        let task = Task::BuildFailureContext;
+        let span = tracing::info_span!(
+            "build_failure_context",
+            otel.status_code = Empty,
+            delivery_id = Empty,
+            run_key = Empty,
+            failure_id = Empty,
+            run_id = Empty,
+            correlation_id = Empty,
+            language = Empty,
+            category = Empty,
+            outcome = Empty,
+            log_bytes = log.len(),
+        );
+        p.record_on(&span);
+        span.in_scope(|| self.metrics.emit(TaskStatusChanged { task, status: TaskStatus::Started, reason: "" }));
+        let request = sre_proto::BuildFailureContextRequest {
+            context: Some(ctx.clone()),
+            failure: Some(FailureInfo::from(&p.run.failure)),
+            log,
+            log_truncated: false,
+        };
+        let result = self.clients.planner.clone().build_failure_context(request).instrument(span.clone()).await;
+        let resp = match result {
+            Ok(resp) => resp.into_inner(),
+            Err(err) => {
+                span.record("otel.status_code", "ERROR");
+                let message = format!("{}: {}", sre_telemetry::grpc::code_name(err.code() as i32), err.message());
+                let transient = is_transient(&err);
+                let status = if transient { TaskStatus::Retry } else { TaskStatus::Fail };
+                span.record("outcome", status.as_str());
+                span.in_scope(|| self.metrics.emit(TaskStatusChanged { task, status, reason: &message }));
+                return Err(if transient {
+                    Stop::Transient(Stage::Plan, format!("build_failure_context: {message}"))
+                } else {
+                    Stop::Failed(format!("build_failure_context failed: {message}"))
+                });
+            }
+        };
+        if let Some(diagnosed) = &resp.context {
+            p.patch.language = Some(diagnosed.language().ok().flatten().unwrap_or(Language::Unknown));
+            p.patch.category = Some(diagnosed.category().ok().flatten().unwrap_or(Category::Unknown));
+            p.patch.tool = Some(diagnosed.tool().ok().flatten().unwrap_or(Tool::Unknown));
+            ctx.language.clone_from(&diagnosed.language);
+            ctx.category.clone_from(&diagnosed.category);
+            ctx.tool.clone_from(&diagnosed.tool);
+        }
+        p.record_on(&span);
+        p.record_on(&tracing::Span::current());
+        if let Some(fc) = &resp.failure_context {
+            p.artifacts.push((ArtifactKind::Context, context_json(fc)));
+        }
+        span.record("outcome", StageStatus::Ok.as_str());
+        span.in_scope(|| {
+            self.metrics.emit(TaskStatusChanged { task, status: TaskStatus::Success, reason: "" });
+        });
+        Ok(resp.failure_context)
+    }
+
     async fn stages(&self, p: &mut Progress<'_>) -> Result<(Outcome, String), Stop> {
         let run = p.run;
         let mut ctx = run.context();
         let failure = FailureInfo::from(&run.failure);
+        let failure_context = self.build_failure_context(p, &mut ctx).await?;
 
         let planned = self
             .stage(
@@ -210,7 +284,7 @@ impl Pipeline {
                 self.clients.planner.clone().generate_plan(GeneratePlanRequest {
                     context: Some(ctx.clone()),
                     failure: Some(failure),
-                    failure_context: None,
+                    failure_context: failure_context.clone(),
                 }),
             )
             .await?;
@@ -254,7 +328,7 @@ impl Pipeline {
                 self.clients.planner.clone().generate_patch(GeneratePatchRequest {
                     context: Some(ctx.clone()),
                     plan: Some(plan.clone()),
-                    failure_context: None,
+                    failure_context: failure_context.clone(),
                 }),
             )
             .await?;
@@ -404,6 +478,15 @@ impl Pipeline {
 
 fn violation_codes(violations: &[sre_proto::Violation]) -> String {
     violations.iter().filter(|v| v.blocking).map(|v| v.code.as_str()).collect::<Vec<_>>().join(", ")
+}
+
+fn context_json(fc: &sre_proto::FailureContext) -> String {
+    let refs: Vec<_> =
+        fc.file_refs.iter().map(|r| json!({"path": r.path, "line": r.line, "column": r.column})).collect();
+    json!({"step_name": fc.step_name, "command": fc.command, "exit_code": fc.exit_code, "lines": fc.lines,
+           "file_refs": refs, "log_lines": fc.log_lines, "truncated": fc.truncated, "category": fc.category,
+           "language": fc.language, "tool": fc.tool, "summary": fc.summary, "autofixable": fc.autofixable})
+    .to_string()
 }
 
 fn plan_json(plan: &sre_proto::FixPlan) -> String {

@@ -2,7 +2,7 @@
 
 use std::path::{Component, Path, PathBuf};
 
-use sre_domain::{Category, Language};
+use sre_domain::{Category, Label, Language};
 use sre_gitwork::{Repo, diff_stat};
 use sre_proto::planner_server::{Planner, PlannerServer};
 use sre_proto::{FixPlan, GeneratePatchRequest, GeneratePatchResponse, GeneratePlanRequest, GeneratePlanResponse};
@@ -141,9 +141,18 @@ impl Planner for PlannerService {
         let repo = Repo::open(&self.repos_dir, &ctx.repo).map_err(PlannerError::from)?;
         let sha = repo.resolve(&ctx.head_sha).await.map_err(PlannerError::from)?;
         let files = repo.list_files(&sha).await.map_err(PlannerError::from)?;
-        let language = rules::detect_language(&files);
-        let name = if failure.job_name.is_empty() { &failure.workflow_name } else { &failure.job_name };
-        let category = rules::classify(name);
+        // The diagnosis from the log's content when there is a log; without one, the repository's files and the
+        // job's name are all there is to go on.
+        let diagnosed = req.failure_context.as_ref().map(|fc| {
+            (
+                Language::parse(&fc.language).unwrap_or(Language::Unknown),
+                Category::parse(&fc.category).unwrap_or(Category::Unknown),
+            )
+        });
+        let (language, category) = diagnosed.unwrap_or_else(|| {
+            let name = if failure.job_name.is_empty() { &failure.workflow_name } else { &failure.job_name };
+            (rules::detect_language(&files), rules::classify(name))
+        });
         let span = tracing::Span::current();
         span.record("language", language.as_str());
         span.record("category", category.as_str());

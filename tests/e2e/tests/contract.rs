@@ -39,9 +39,17 @@ async fn the_code_exposes_and_exports_exactly_the_documented_contract() {
     assert_eq!(mesh.webhook("workflow_run", "c0ffee00-0000-4000-8000-000000000004", &wf).await.0, 202);
     assert_eq!(mesh.webhook("workflow_run", "c0ffee00-0000-4000-8000-000000000003", "{nope").await.0, 400);
     assert_eq!(mesh.get(&format!("/api/v1/runs/{run_id}/artifacts/plan")).await.0, 404);
+    // A local run with its log (build_failure_context reads it).
+    let log = "2026-12-01T10:00:00.0000000Z ##[group]Run make test\n2026-12-01T10:00:00.0000000Z make: *** [Makefile:2: test] Error 1\n";
+    let local = serde_json::json!({"repo": "acme/app", "head_sha": sha, "job": "lint", "log": log}).to_string();
+    let req = axum::http::Request::post("/api/v1/runs").body(axum::body::Body::from(local)).unwrap();
+    let (status, answer) = mesh.send(req).await;
+    assert_eq!(status, 202, "{answer}");
+    let local_id = serde_json::from_str::<serde_json::Value>(&answer).unwrap()["run_id"].as_str().unwrap().to_owned();
     assert_eq!(mesh.get("/no/such/path").await.0, 404);
     let run = mesh.wait_terminal(&run_id, Duration::from_secs(90)).await;
     assert_eq!(run.status, RunStatus::Success, "{run:#?}");
+    mesh.wait_terminal(&local_id, Duration::from_secs(90)).await;
     let deadline = std::time::Instant::now() + Duration::from_secs(30);
     while mesh.store.run_by_delivery("c0ffee00-0000-4000-8000-000000000004").await.unwrap().is_none() {
         assert!(std::time::Instant::now() < deadline, "the workflow_run was never resolved");
