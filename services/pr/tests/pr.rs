@@ -48,6 +48,7 @@ fn request(run_id: &str, sha: &str, diff: &str, label: &str) -> CreatePullReques
         body: "Strips trailing whitespace.\n\nOpened by sre-agent.".to_owned(),
         label: label.to_owned(),
         base_branch: "main".to_owned(),
+        draft: false,
     }
 }
 
