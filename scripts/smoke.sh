@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # End-to-end smoke test against the running mesh (scripts/up.sh first):
-#   (a) a throwaway git repo whose `make test` fails on trailing whitespace / a missing final newline
+#   (a) a throwaway git repo whose `make test` (its CI workflow's Lint step) fails on trailing whitespace / a
+#       missing final newline
 #   (b) counters before   (c) a signed workflow_run webhook -> 202 accepted   (d) the same delivery -> 200 duplicate
 #   (e) a bad signature -> 401   (f) the run finishes with success, a create_pr stage and a PR branch that exists
-#       in the repo and passes `make test`   (g) every counter of (b) went up   (h) gRPC health and reflection
-#   (i) promtool check metrics on every /metrics   (j) with up.sh's local OTLP sink: the webhook's trace holds
-#       spans of the gateway, the orchestrator and all five services   (k) a repository with a leaked key and a
-#       CI workflow to fix: the run is blocked at run_scans, labelled needs-review, opens no PR, leaks no key
+#       in the repo and passes `make test`, validation verdict reproduced_and_fixed   (g) every counter of (b)
+#       went up   (h) gRPC health and reflection   (i) promtool check metrics on every /metrics   (j) with up.sh's
+#       local OTLP sink: the webhook's trace holds spans of the gateway, the orchestrator and all five services
+#       (k) a repository with a leaked key and a CI workflow to fix: the run is blocked at run_scans, labelled
+#       needs-review, opens no PR, leaks no key
 # Any failed check prints "FAIL (<check>): <why>" and exits 1.
 #
 #   SMOKE_TIMEOUT   seconds to wait for the run to finish (default 120)
@@ -237,6 +239,11 @@ NAME="repo-$(py 'import secrets; print(secrets.token_hex(4))')"
 FULL_NAME="$OWNER/$NAME"
 SMOKE_REPO="$REPOS_DIR/$OWNER/$NAME"
 new_repo "$SMOKE_REPO" "$NAME"
+# Its CI workflow (the webhook's workflow_run is named "lint"): the validator re-runs this step without and
+# with the patch, so the fix is proven.
+mkdir -p "$SMOKE_REPO/.github/workflows"
+printf 'name: lint\non: [push]\njobs:\n  lint:\n    runs-on: ubuntu-latest\n    steps:\n      - uses: actions/checkout@v4\n      - name: Lint\n        run: make test\n' \
+  >"$SMOKE_REPO/.github/workflows/lint.yml"
 git -C "$SMOKE_REPO" add -A
 git -C "$SMOKE_REPO" commit -q -m "app: add and sub"
 HEAD_SHA="$(git -C "$SMOKE_REPO" rev-parse HEAD)"
@@ -335,7 +342,12 @@ if ! make -s -C "$TMP/pr-worktree" test >"$TMP/make-after.log" 2>&1; then
   fail "f: fix is real" "make test still fails on the PR branch '$PR_BRANCH'" "$TMP/make-after.log"
 fi
 git -C "$SMOKE_REPO" worktree remove --force "$TMP/pr-worktree"
-pass "f: run finished" "status=success, create_pr ok, PR #$PR_NUMBER on branch $PR_BRANCH; make test passes there"
+curl -fsS -m 5 -o "$TMP/validation.json" "$GATEWAY_URL/api/v1/runs/$RUN_ID/artifacts/validation" 2>"$TMP/curl.err" \
+  || fail "f: validation" "GET the run's validation artifact failed: $(cat "$TMP/curl.err")"
+verdict="$(json_get "$TMP/validation.json" verdict || true)"
+[ "$verdict" = reproduced_and_fixed ] \
+  || fail "f: validation" "verdict '$verdict', want reproduced_and_fixed (the Lint step fails without the patch, passes with it)" "$TMP/validation.json"
+pass "f: run finished" "status=success, create_pr ok, PR #$PR_NUMBER on branch $PR_BRANCH; make test passes there; validation: $verdict in $(json_get "$TMP/validation.json" sandbox)"
 
 # ---- (g) counters went up ----------------------------------------------------------------------------------
 # the run's outcome may be counted a moment after it is stored: allow a few seconds
