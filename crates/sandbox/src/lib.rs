@@ -291,7 +291,8 @@ impl Sandbox {
                     runner::run(&argv, Path::new("/"), &env, job.timeout, job.keep_bytes, Some(self.inner.limits))
                         .await
                         .map_err(spawn_err)?;
-                // bwrap's own refusals (a bad --chdir, a bind that failed) come as exit 1 with "bwrap: ...".
+                // The sanitized git config is bound by path: it must outlive the run. (bwrap's own refusals, e.g.
+                // a --chdir into a directory that does not exist, come back as exit 1 with "bwrap: ..." output.)
                 drop(git);
                 raw
             }

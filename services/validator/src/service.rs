@@ -359,13 +359,15 @@ impl ValidatorService {
             resp.log_tail = run.log_tail;
         }
         let step = resp.step.clone().unwrap_or_default();
+        // Names only, bounded: an unnamed step's name is the first line of its script.
+        let short = |s: &str| s.chars().take(80).collect::<String>();
         self.metrics.emit(ValidationFinished {
             result: d.result,
             reproduced: resp.reproduced,
             passed: resp.passed,
             sandbox: self.sandbox.name(),
-            job: &step.job_id,
-            step: &step.step_name,
+            job: &short(&step.job_id),
+            step: &short(&step.step_name),
             total_ms: millis(start.elapsed()),
         });
         resp
