@@ -126,6 +126,10 @@ git -C "$SMOKE_REPO" config commit.gpgsign false
 # `make test` is the lint job: it fails on trailing whitespace or a missing final newline in app.py.
 printf 'def add(a, b):   \n    return a + b  \n\n\ndef sub(a, b):\t\n    return a - b' >"$SMOKE_REPO/app.py"
 printf 'test:\n\t! grep -nE "[[:space:]]+$$" app.py\n\ttest -z "$$(tail -c1 app.py)"\n' >"$SMOKE_REPO/Makefile"
+# Its CI workflow: the validator re-runs this job's step without and with the patch, so the fix is proven.
+mkdir -p "$SMOKE_REPO/.github/workflows"
+printf 'name: CI\non: [push]\njobs:\n  lint:\n    runs-on: ubuntu-latest\n    steps:\n      - uses: actions/checkout@v4\n      - name: Lint\n        run: make test\n' \
+  >"$SMOKE_REPO/.github/workflows/ci.yml"
 git -C "$SMOKE_REPO" add -A
 git -C "$SMOKE_REPO" commit -q -m "app: add and sub"
 HEAD_SHA="$(git -C "$SMOKE_REPO" rev-parse HEAD)"
@@ -154,7 +158,11 @@ git -C "$SMOKE_REPO" worktree add -q --detach "$TMP/pr" "refs/heads/$PR_BRANCH" 
   || fail "c: pr" "branch '$PR_BRANCH' does not exist in $SMOKE_REPO"
 make -s -C "$TMP/pr" test >"$TMP/make.log" 2>&1 || fail "c: pr" "make test fails on the PR branch $PR_BRANCH" "$TMP/make.log"
 git -C "$SMOKE_REPO" worktree remove --force "$TMP/pr"
-pass "c: run" "202 -> run $RUN_ID success -> PR branch $PR_BRANCH, make test passes there"
+curl -fsS -m 5 -o "$TMP/validation.json" "$GATEWAY_URL/api/v1/runs/$RUN_ID/artifacts/validation" \
+  || fail "c: validation" "the run has no validation artifact"
+VERDICT="$(json_get "$TMP/validation.json" verdict)" || fail "c: validation" "no verdict" "$TMP/validation.json"
+[ "$VERDICT" = reproduced_and_fixed ] || fail "c: validation" "verdict '$VERDICT', want reproduced_and_fixed" "$TMP/validation.json"
+pass "c: run" "202 -> run $RUN_ID success (validation $VERDICT) -> PR branch $PR_BRANCH, make test passes there"
 
 # ---- (d) promtool and the contract after traffic ---------------------------------------------------------
 scrape_all after

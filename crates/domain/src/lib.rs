@@ -6,7 +6,7 @@
 //! - [`failure`]: GitHub's events and conclusions, and the diagnosis vocabulary (category, language, tool,
 //!   PR label);
 //! - [`signals`]: the remaining bounded label sets of the seed's metrics (retry, loop guard, throttling, task,
-//!   scanner, severity, scan failure, violation type) and the artifact kinds;
+//!   scanner, severity, scan failure, violation type, validation result) and the artifact kinds;
 //! - [`run`]: the run record ([`Run`], [`Failure`], [`StageRecord`]) and its partial update ([`RunPatch`]);
 //! - [`wire`]: the one mapping between these types and the sre.v1 protobuf messages.
 
@@ -22,7 +22,7 @@ pub use label::{Label, UnknownLabel};
 pub use run::{Failure, PullRequestRef, Run, RunIds, RunPatch, StageRecord, short_sha};
 pub use signals::{
     ArtifactKind, LoopBlockedReason, RetryReason, ScanFailReason, Scanner, Severity, Task, TaskStatus, ThrottleScope,
-    ViolationType,
+    ValidationResult, ViolationType,
 };
 pub use status::{Outcome, RunStatus, Stage, StageStatus};
 pub use wire::{RunContextExt, decision_label};
@@ -60,6 +60,7 @@ mod tests {
         unique::<Severity>();
         unique::<ScanFailReason>();
         unique::<ViolationType>();
+        unique::<ValidationResult>();
         unique::<ArtifactKind>();
     }
 

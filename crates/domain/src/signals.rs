@@ -129,6 +129,26 @@ impl ViolationType {
 }
 
 label_enum! {
+    /// The validator's verdict on a patch (`result` of `sre_agent_validation_runs_total`, `verdict` of the
+    /// response): whether re-running the CI step that failed proved the fix.
+    pub enum ValidationResult {
+        /// The step failed without the patch and passes with it (and the test command, if any, passes).
+        ReproducedAndFixed => "reproduced_and_fixed",
+        /// The step passes without the patch, or no step could be found to re-run: the fix is unproven.
+        NotReproduced => "not_reproduced",
+        /// With the patch the step (or the test command) still fails.
+        StillFailing => "still_failing",
+        /// The step cannot run in the sandbox: it needs secrets, services, an action, an unsupported shell or
+        /// an expression that cannot be resolved.
+        Refused => "refused",
+        /// The patch does not apply at head_sha.
+        PatchFailed => "patch_failed",
+        /// A run hit the validation's time budget.
+        Timeout => "timeout",
+    }
+}
+
+label_enum! {
     /// What a run stores beside its record (served by `GET /api/v1/runs/{run_id}/artifacts/{kind}`).
     pub enum ArtifactKind {
         /// The CI job log (bounded: the head, the error-marked lines and the tail).

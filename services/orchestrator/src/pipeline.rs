@@ -8,7 +8,7 @@ use std::time::Instant;
 use serde_json::json;
 use sre_domain::{
     ArtifactKind, Category, Label, Language, Outcome, PrLabel, PullRequestRef, Run, RunContextExt, RunPatch, Stage,
-    StageRecord, StageStatus, Task, TaskStatus, Tool, decision_label,
+    StageRecord, StageStatus, Task, TaskStatus, Tool, ValidationResult, decision_label,
 };
 use sre_proto::{
     CheckPatchRequest, CheckPlanRequest, CreatePullRequestRequest, FailureInfo, GeneratePatchRequest,
@@ -384,21 +384,51 @@ impl Pipeline {
                     context: Some(ctx.clone()),
                     diff: patch.diff.clone(),
                     timeout_seconds: self.validate_timeout_seconds,
+                    failure: Some(FailureInfo::from(&run.failure)),
+                    // The diagnosis names the failing step and its command once it finds them; until then the
+                    // validator re-runs the job's last `run:` step.
+                    failing_step: String::new(),
+                    step_command: String::new(),
+                    test_command: String::new(),
                 }),
             )
             .await?;
         p.artifacts.push((ArtifactKind::Validation, validation_json(&validation)));
-        if !validation.passed {
-            let detail = if !validation.patch_applied {
-                "patch did not apply".to_owned()
-            } else if validation.timed_out {
-                format!("`{}` timed out", validation.command)
-            } else {
-                format!("`{}` exited {}", validation.command, validation.exit_code)
-            };
-            p.conclude(StageStatus::Failed, &detail);
-            return Ok((Outcome::Fail, format!("validation failed: {detail}")));
-        }
+        // Proven fixes open a PR as the policy labelled them; an unproven one (not reproduced) still opens,
+        // as a draft that needs review, never "safe"; a step the sandbox refuses to run blocks the run (nothing
+        // was validated, and the step needs what the agent must not have: secrets, services, actions);
+        // anything else that ran and failed ends it failed.
+        let (label, draft) = match ValidationResult::parse(&validation.verdict) {
+            Some(ValidationResult::ReproducedAndFixed) => (label, false),
+            Some(ValidationResult::NotReproduced) => {
+                p.patch.label = Some(PrLabel::NeedsReview);
+                p.record_on(&tracing::Span::current());
+                p.conclude(StageStatus::Ok, &format!("not reproduced: {}", validation.reason));
+                (PrLabel::NeedsReview, true)
+            }
+            Some(ValidationResult::Refused) => {
+                p.conclude(StageStatus::Blocked, &validation.refusal_reason);
+                return Ok((Outcome::Blocked, format!("validation refused: {}", validation.refusal_reason)));
+            }
+            Some(ValidationResult::PatchFailed) => {
+                p.conclude(StageStatus::Failed, "patch did not apply");
+                return Ok((Outcome::Fail, "validation failed: patch did not apply".to_owned()));
+            }
+            Some(ValidationResult::StillFailing | ValidationResult::Timeout) => {
+                let detail = if validation.timed_out {
+                    format!("`{}` timed out", validation.command)
+                } else {
+                    validation.reason.clone()
+                };
+                p.conclude(StageStatus::Failed, &detail);
+                return Ok((Outcome::Fail, format!("validation failed: {detail}")));
+            }
+            None => {
+                let detail = format!("the validator answered an unknown verdict {:?}", validation.verdict);
+                p.conclude(StageStatus::Failed, &detail);
+                return Ok((Outcome::Fail, format!("validation failed: {detail}")));
+            }
+        };
 
         let title = format!("sre-agent: {}", plan.summary);
         let body = format!(
@@ -428,7 +458,7 @@ impl Pipeline {
                     body,
                     label: label.as_str().to_owned(),
                     base_branch: run.failure.head_branch.clone(),
-                    draft: false,
+                    draft,
                     failure: Some(FailureInfo::from(&run.failure)),
                 }),
             )
@@ -516,7 +546,21 @@ fn scan_json(scans: &sre_proto::RunScansResponse) -> String {
 }
 
 fn validation_json(v: &sre_proto::ValidateResponse) -> String {
-    json!({"passed": v.passed, "patch_applied": v.patch_applied, "command": v.command, "exit_code": v.exit_code,
-           "timed_out": v.timed_out, "duration_ms": v.duration_ms, "sandbox": v.sandbox, "log_tail": v.log_tail})
+    let run = |r: &Option<sre_proto::CommandRun>| {
+        r.as_ref().map(|r| {
+            json!({"command": r.command, "shell": r.shell, "working_directory": r.working_directory,
+                   "exit_code": r.exit_code, "timed_out": r.timed_out, "duration_ms": r.duration_ms,
+                   "sandbox": r.sandbox, "patched": r.patched, "log_tail": r.log_tail})
+        })
+    };
+    let step = v.step.as_ref().map(|s| {
+        json!({"workflow": s.workflow, "job_id": s.job_id, "job_name": s.job_name, "step_name": s.step_name,
+               "step_index": s.step_index, "matched_by": s.matched_by})
+    });
+    json!({"verdict": v.verdict, "reproduced": v.reproduced, "passed": v.passed, "patch_applied": v.patch_applied,
+           "reason": v.reason, "refusal_reason": v.refusal_reason, "sandbox": v.sandbox, "step": step,
+           "before": run(&v.before), "after": run(&v.after), "test": run(&v.test),
+           "command": v.command, "exit_code": v.exit_code, "timed_out": v.timed_out, "duration_ms": v.duration_ms,
+           "log_tail": v.log_tail})
     .to_string()
 }

@@ -1,27 +1,32 @@
-//! The validator: applies a patch in a throwaway worktree and runs the repository's own tests in a sandbox.
+//! The validator: proves a patch by re-running the CI step that failed, in the sandbox (sre-sandbox), on
+//! head_sha without the patch (it must fail: the failure is reproduced) and with it (it must pass).
 //!
-//! For each call: a worktree at `head_sha`; the diff applied (a diff that does not apply is a verdict, not an
-//! error: `patch_applied=false`, `exit_code=-1`, git's message as `log_tail`); the test command detected at
-//! the worktree root (a Makefile `test` target → `make test`; Cargo.toml → `cargo test --offline`;
-//! package.json `scripts.test` → `npm test`; pyproject.toml / setup.py / pytest.ini / tests/ →
-//! `python3 -m pytest -q`; go.mod → `go test ./...`; nothing → FAILED_PRECONDITION); the command run with
-//! `sh -c` in the sandbox (`SRE_SANDBOX=auto|bwrap|none`, see [`sandbox`]; with `bwrap` and no usable
-//! bubblewrap the service never reports SERVING), in its own process group with a clean environment, for at
-//! most the request's `timeout_seconds` (or `SRE_VALIDATE_TIMEOUT_SECONDS`, default 300; capped at 3600),
-//! after which the whole group is killed (`timed_out=true`). The last 8 KiB of combined stdout and stderr
-//! come back as `log_tail`, which is never logged. `SRE_VALIDATE_CONCURRENCY` (default: CPUs) bounds the
-//! test runs at once.
+//! For each call: the workflow files at head_sha (`.github/workflows/*.yml|yaml`, read from git objects) give
+//! the job and the step the failure names ([`workflow`]: by step name, by command, or the job's last `run:`
+//! step) and its command (`run:` with its shell, working directory and plain env); a step that needs secrets,
+//! services, an action, another shell or an unresolvable `${{ }}` expression is refused (a verdict, not an
+//! error). The step runs in a fresh worktree without the patch, then in a fresh worktree with it (a diff
+//! that does not apply is the verdict `patch_failed`), then the request's test command, if any, with the
+//! patch. With no step to re-run, the test command (configured, else detected: [`detect`]) runs with the
+//! patch and the failure counts as not reproduced. [`verdict`] turns what ran into one of
+//! `reproduced_and_fixed`, `not_reproduced`, `still_failing`, `refused`, `patch_failed`, `timeout`; the
+//! response carries it with the evidence of every run (command, exit code, duration, timeout, output tail,
+//! sandbox), and [`events`] logs and counts it (never a command's output). `timeout_seconds` (default
+//! `SRE_VALIDATE_TIMEOUT_SECONDS`, 300; capped at 3600) is the budget of the whole validation;
+//! `SRE_VALIDATE_CONCURRENCY` (default: CPUs) bounds the validations at once. The sandbox is proven at start
+//! (`SRE_SANDBOX=required`, the default): without a working bubblewrap the process exits 2 with the reason.
 //!
-//! Layout: `detect.rs` (test command detection and the output tail, pure), `sandbox.rs` (bubblewrap),
-//! `runner.rs` (process group, combined output, timeout), `service.rs` (the `sre.v1.Validator` gRPC edge),
-//! `main.rs` (process scaffold from sre-service-kit).
+//! Layout: `workflow.rs` (the step and its command, pure), `verdict.rs` (the verdict, pure), `detect.rs`
+//! (fallback test command, output tail), `service.rs` (the `sre.v1.Validator` gRPC edge), `events.rs`,
+//! `config.rs`, `error.rs`, `main.rs` (process scaffold from sre-service-kit).
 
 pub mod config;
 pub mod detect;
 pub mod error;
-pub mod runner;
-pub mod sandbox;
+pub mod events;
 pub mod service;
+pub mod verdict;
+pub mod workflow;
 
 pub use config::Config;
 pub use service::{ValidatorConfig, ValidatorService, build};

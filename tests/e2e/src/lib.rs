@@ -322,13 +322,19 @@ impl Mesh {
     }
 }
 
-/// A repository under `repos/acme/app` whose `make test` fails on trailing whitespace, as a lint job would.
+/// The CI workflow of [`lint_failure_repo`]: workflow "CI", job "lint", whose last step runs `make test`.
+pub const LINT_WORKFLOW: &str = "name: CI\non: [push, pull_request]\njobs:\n  lint:\n    runs-on: ubuntu-latest\n    steps:\n      - uses: actions/checkout@v4\n      - name: Lint\n        run: make test\n";
+
+/// A repository under `repos/acme/app` whose `make test` fails on trailing whitespace, and whose CI workflow
+/// (job "lint") runs it: the validator re-runs that step.
 pub fn lint_failure_repo(repos: &Path) -> String {
     use sre_gitwork::testing::{git, init_repo};
     let repo = repos.join("acme").join("app");
     init_repo(&repo);
     std::fs::write(repo.join("app.py"), "def add(a, b):   \n    return a + b  \n").unwrap();
     std::fs::write(repo.join("Makefile"), "test:\n\t! grep -nE '[[:space:]]+$$' app.py\n").unwrap();
+    std::fs::create_dir_all(repo.join(".github/workflows")).unwrap();
+    std::fs::write(repo.join(".github/workflows/lint.yml"), LINT_WORKFLOW).unwrap();
     git(&repo, &["add", "-A"]);
     git(&repo, &["commit", "-q", "-m", "app with trailing whitespace"]);
     git(&repo, &["rev-parse", "HEAD"])

@@ -68,6 +68,15 @@ async fn one_webhook_is_one_run_one_pr_and_one_trace() {
     let (_, validation) = mesh.get(&format!("/api/v1/runs/{run_id}/artifacts/validation")).await;
     let validation: serde_json::Value = serde_json::from_str(&validation).unwrap();
     assert_eq!((validation["passed"].as_bool(), validation["command"].as_str()), (Some(true), Some("make test")));
+    // Proven: the workflow's step failed without the patch and passed with it, in the sandbox.
+    assert_eq!(
+        (validation["verdict"].as_str(), validation["reproduced"].as_bool(), validation["sandbox"].as_str()),
+        (Some("reproduced_and_fixed"), Some(true), Some("bwrap"))
+    );
+    assert_eq!(validation["step"]["step_name"], "Lint");
+    assert_ne!(validation["before"]["exit_code"], 0);
+    assert_eq!(validation["after"]["exit_code"], 0);
+    assert!(mesh.scrape("validator").contains(r#"sre_agent_validation_runs_total{result="reproduced_and_fixed"} 1"#));
 
     // The same failure told again (a redelivery, then a check_run about the same job) changes nothing.
     let (status, again) = mesh.webhook("workflow_job", "7c0b7f8e-0000-4000-8000-000000000001", &body).await;

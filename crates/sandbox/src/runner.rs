@@ -1,5 +1,6 @@
-//! Running the test command: its own process group, stdout and stderr into one pipe (so the tail keeps their
-//! interleaving), a timeout that kills the whole group, and a bounded buffer of the output's end.
+//! Running one command: its own process group, stdout and stderr into one pipe (so the tail keeps their
+//! interleaving), rlimits set in the child before exec (inherited by everything it starts), a wall-clock
+//! timeout that kills the whole group, and a bounded buffer of the output's end.
 
 use std::ffi::OsString;
 use std::os::fd::OwnedFd;
@@ -12,13 +13,15 @@ use std::time::{Duration, Instant};
 use tokio::io::AsyncReadExt;
 use tokio::process::Command;
 
+use crate::config::Limits;
+
 /// How long the output pipe may stay open after the command ended (a straggler holding it) before the
 /// tail is taken as it is.
 const DRAIN_GRACE: Duration = Duration::from_secs(2);
 
-/// What a test command did.
+/// What a command did.
 #[derive(Debug)]
-pub struct TestRun {
+pub struct RawRun {
     /// The exit code, or 128 + signal number when it was killed by a signal.
     pub exit_code: i32,
     pub timed_out: bool,
@@ -27,16 +30,17 @@ pub struct TestRun {
     pub duration: Duration,
 }
 
-/// Runs `argv` in `cwd` with exactly `env` (the service's own environment is not inherited) and stdin
-/// closed. On timeout the process group is killed; any process left in the group after the command ends is
-/// killed too.
+/// Runs `argv` in `cwd` with exactly `env` (the service's own environment is not inherited), stdin closed
+/// and `limits` applied. On timeout the process group is killed; any process left in the group after the
+/// command ends is killed too.
 pub async fn run(
     argv: &[OsString],
     cwd: &Path,
     env: &[(OsString, OsString)],
     timeout: Duration,
     keep: usize,
-) -> std::io::Result<TestRun> {
+    limits: Option<Limits>,
+) -> std::io::Result<RawRun> {
     let (program, args) = argv.split_first().ok_or_else(|| std::io::Error::other("empty command"))?;
     let (reader, writer) = std::io::pipe()?;
     let mut cmd = Command::new(program);
@@ -49,6 +53,13 @@ pub async fn run(
         .stderr(writer)
         .kill_on_drop(true)
         .process_group(0);
+    if let Some(limits) = limits {
+        // SAFETY: the closure runs in the forked child before exec and only calls setrlimit(2), which is
+        // async-signal-safe; it allocates nothing and touches no lock.
+        unsafe {
+            cmd.pre_exec(move || set_rlimits(&limits));
+        }
+    }
     let start = Instant::now();
     let spawned = cmd.spawn();
     // Our copies of the pipe's write end go with the Command, so EOF comes when the command's side closes.
@@ -71,15 +82,29 @@ pub async fn run(
     };
     let duration = start.elapsed();
     if let Some(pid) = pid {
-        // Background processes the tests left behind (none survive bwrap's PID namespace anyway).
+        // Background processes the command left behind (none survive bwrap's PID namespace anyway).
         kill_group(pid);
     }
     if tokio::time::timeout(DRAIN_GRACE, drain).await.is_err() {
-        tracing::warn!("test output pipe still open after the command ended; tail taken as is");
+        tracing::warn!("output pipe still open after the command ended; tail taken as is");
     }
     let output = std::mem::take(&mut *buf.lock().unwrap_or_else(|e| e.into_inner()));
     let exit_code = status.code().unwrap_or_else(|| 128 + status.signal().unwrap_or(0));
-    Ok(TestRun { exit_code, timed_out, output, duration })
+    Ok(RawRun { exit_code, timed_out, output, duration })
+}
+
+/// Applies `limits` to the calling process (meant for a child between fork and exec). CPU: SIGXCPU at the
+/// soft limit, SIGKILL 5 s later; address space; largest file written; no core dumps.
+pub(crate) fn set_rlimits(limits: &Limits) -> std::io::Result<()> {
+    let set = |resource, soft: u64, hard: u64| {
+        let lim = libc::rlimit { rlim_cur: soft as libc::rlim_t, rlim_max: hard as libc::rlim_t };
+        // SAFETY: setrlimit reads the struct we pass by pointer for the duration of the call.
+        if unsafe { libc::setrlimit(resource, &lim) } == 0 { Ok(()) } else { Err(std::io::Error::last_os_error()) }
+    };
+    set(libc::RLIMIT_CPU, limits.cpu_seconds, limits.cpu_seconds.saturating_add(5))?;
+    set(libc::RLIMIT_AS, limits.memory_bytes, limits.memory_bytes)?;
+    set(libc::RLIMIT_FSIZE, limits.file_size_bytes, limits.file_size_bytes)?;
+    set(libc::RLIMIT_CORE, 0, 0)
 }
 
 async fn drain(mut rx: tokio::net::unix::pipe::Receiver, buf: Arc<Mutex<Vec<u8>>>, keep: usize) {
@@ -132,6 +157,7 @@ mod tests {
             &path_env(),
             Duration::from_secs(10),
             8192,
+            None,
         )
         .await
         .unwrap();
@@ -142,7 +168,7 @@ mod tests {
 
     #[tokio::test]
     async fn does_not_inherit_the_service_environment() {
-        let run = run(&sh("env"), Path::new("/"), &path_env(), Duration::from_secs(10), 8192).await.unwrap();
+        let run = run(&sh("env"), Path::new("/"), &path_env(), Duration::from_secs(10), 8192, None).await.unwrap();
         let env = String::from_utf8(run.output).unwrap();
         assert!(env.contains("PATH=/usr/bin:/bin"));
         assert!(!env.contains("CARGO_PKG_NAME"), "{env}");
@@ -150,7 +176,8 @@ mod tests {
 
     #[tokio::test]
     async fn keeps_only_the_end_of_long_output() {
-        let run = run(&sh("seq 1 200000"), Path::new("/"), &path_env(), Duration::from_secs(30), 1024).await.unwrap();
+        let run =
+            run(&sh("seq 1 200000"), Path::new("/"), &path_env(), Duration::from_secs(30), 1024, None).await.unwrap();
         assert!(run.output.len() <= 2048);
         assert!(run.output.ends_with(b"199999\n200000\n"));
     }
@@ -165,6 +192,7 @@ mod tests {
             &path_env(),
             Duration::from_millis(500),
             8192,
+            None,
         )
         .await
         .unwrap();
@@ -172,5 +200,24 @@ mod tests {
         assert_eq!(run.exit_code, 128 + libc::SIGKILL);
         assert_eq!(run.output, b"started\n");
         assert!(start.elapsed() < Duration::from_secs(2), "{:?}", start.elapsed());
+    }
+
+    #[tokio::test]
+    async fn applies_the_limits_in_the_child() {
+        let limits = Limits { cpu_seconds: 7, memory_bytes: 512 << 20, file_size_bytes: 1 << 20, tmpfs_bytes: 0 };
+        let run = run(
+            &sh("ulimit -t; ulimit -v; ulimit -f; ulimit -c; head -c 2000000 /dev/zero > big; echo rc=$?; rm -f big"),
+            &std::env::temp_dir(),
+            &path_env(),
+            Duration::from_secs(10),
+            8192,
+            Some(limits),
+        )
+        .await
+        .unwrap();
+        let out = String::from_utf8_lossy(&run.output);
+        // sh reports -v and -f in KiB and 512-byte blocks.
+        assert!(out.starts_with("7\n524288\n2048\n0\n"), "{out}");
+        assert!(out.contains("rc=") && !out.contains("rc=0"), "a 2 MB write past a 1 MiB RLIMIT_FSIZE: {out}");
     }
 }
