@@ -201,6 +201,8 @@ pub struct RunPatch {
     pub stages: Option<Vec<StageRecord>>,
     /// `Some(None)` clears a scheduled retry.
     pub retry_at_ms: Option<Option<i64>>,
+    /// Sets the attempt count (a deferral gives back the attempt its claim counted).
+    pub attempts: Option<u32>,
 }
 
 impl RunPatch {
@@ -211,7 +213,8 @@ impl RunPatch {
 
     /// Applies the patch to an in-memory run (the store does the same in SQL).
     pub fn apply(&self, run: &mut Run) {
-        let Self { status, reason, language, category, tool, danger_score, label, pr, stages, retry_at_ms } = self;
+        let Self { status, reason, language, category, tool, danger_score, label, pr, stages, retry_at_ms, attempts } =
+            self;
         if let Some(v) = status {
             run.status = *v;
         }
@@ -241,6 +244,9 @@ impl RunPatch {
         }
         if let Some(v) = retry_at_ms {
             run.retry_at_ms = *v;
+        }
+        if let Some(v) = attempts {
+            run.attempts = *v;
         }
     }
 }

@@ -11,6 +11,8 @@
 //! The pool is built lazily: the gateway and the orchestrator start (and report not ready) while Redis is
 //! down, and recover by themselves when it returns.
 
+pub mod limits;
+
 use std::collections::HashMap;
 use std::time::Duration;
 
@@ -210,6 +212,11 @@ impl Queue {
             Err(e) if e.code() == Some("BUSYGROUP") => Ok(()),
             Err(e) => Err(e.into()),
         }
+    }
+
+    /// The limits shared through this queue's Redis.
+    pub fn limits(&self) -> limits::Limits {
+        limits::Limits::new(self.clone())
     }
 
     /// The sorted set of jobs scheduled for later.

@@ -157,3 +157,42 @@ async fn a_read_may_block_longer_than_the_pools_response_timeout() {
 fn bad_urls_are_rejected() {
     assert!(Queue::new("http://nope", "s", "g").is_err());
 }
+
+#[tokio::test]
+async fn limits_are_shared_leases_windows_and_cooldowns() {
+    use sre_queue::limits::Grant;
+    let queue = fresh_queue().await;
+    let limits = queue.limits();
+    let lease = Duration::from_millis(400);
+    // Two places: two holders get one each, a third waits until the first lease could free.
+    assert_eq!(limits.acquire_lease("repo", "acme/app", "run-1", 2, lease).await.unwrap(), Grant::Granted);
+    assert_eq!(limits.acquire_lease("repo", "acme/app", "run-2", 2, lease).await.unwrap(), Grant::Granted);
+    let Grant::Full { retry_at_ms } = limits.acquire_lease("repo", "acme/app", "run-3", 2, lease).await.unwrap() else {
+        panic!("the third holder must wait")
+    };
+    assert!(retry_at_ms > 0);
+    // A holder renews; another repository is unaffected (keys are per scope).
+    assert_eq!(limits.acquire_lease("repo", "acme/app", "run-1", 2, lease).await.unwrap(), Grant::Granted);
+    assert_eq!(limits.acquire_lease("repo", "acme/web", "run-3", 2, lease).await.unwrap(), Grant::Granted);
+    // Released: room again. Expired (a dead worker): room again.
+    limits.release_lease("repo", "acme/app", "run-2").await.unwrap();
+    assert_eq!(limits.acquire_lease("repo", "acme/app", "run-3", 2, lease).await.unwrap(), Grant::Granted);
+    tokio::time::sleep(Duration::from_millis(450)).await;
+    assert_eq!(limits.acquire_lease("repo", "acme/app", "run-4", 1, lease).await.unwrap(), Grant::Granted);
+
+    // A window of 2 per 500 ms, idempotent per holder, released when unused.
+    let window = Duration::from_millis(500);
+    assert_eq!(limits.reserve("prs", "acme/app", "run-1", 2, window).await.unwrap(), Grant::Granted);
+    assert_eq!(limits.reserve("prs", "acme/app", "run-1", 2, window).await.unwrap(), Grant::Granted);
+    assert_eq!(limits.reserve("prs", "acme/app", "run-2", 2, window).await.unwrap(), Grant::Granted);
+    assert!(matches!(limits.reserve("prs", "acme/app", "run-3", 2, window).await.unwrap(), Grant::Full { .. }));
+    limits.release_reservation("prs", "acme/app", "run-2").await.unwrap();
+    assert_eq!(limits.reserve("prs", "acme/app", "run-3", 2, window).await.unwrap(), Grant::Granted);
+
+    // Cooldowns.
+    assert_eq!(limits.cooldown_until("acme/app@abc/lint").await.unwrap(), None);
+    limits.start_cooldown("acme/app@abc/lint", Duration::from_millis(300)).await.unwrap();
+    assert!(limits.cooldown_until("acme/app@abc/lint").await.unwrap().is_some());
+    tokio::time::sleep(Duration::from_millis(350)).await;
+    assert_eq!(limits.cooldown_until("acme/app@abc/lint").await.unwrap(), None);
+}

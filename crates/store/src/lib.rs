@@ -491,7 +491,19 @@ impl Store {
             Real(Option<f64>),
             Int(Option<i64>),
         }
-        let RunPatch { status, reason, language, category, tool, danger_score, label, pr, stages, retry_at_ms } = patch;
+        let RunPatch {
+            status,
+            reason,
+            language,
+            category,
+            tool,
+            danger_score,
+            label,
+            pr,
+            stages,
+            retry_at_ms,
+            attempts,
+        } = patch;
         let mut sets: Vec<(&str, Value)> = Vec::new();
         let text = |v: &str| Value::Text(v.to_owned());
         if let Some(v) = status {
@@ -525,6 +537,9 @@ impl Store {
         }
         if let Some(v) = retry_at_ms {
             sets.push(("retry_at_ms", Value::Int(*v)));
+        }
+        if let Some(v) = attempts {
+            sets.push(("attempts", Value::Int(Some(i64::from(*v)))));
         }
         sets.push(("updated_at_ms", Value::Int(Some(now_ms()))));
         let assignments: Vec<String> =

@@ -51,6 +51,27 @@ pub struct Config {
     /// Longest retry delay
     #[arg(long, env = "SRE_RETRY_MAX_MS", value_name = "SRE_RETRY_MAX_MS", default_value_t = 300_000)]
     pub retry_max_ms: u64,
+    /// Runs at once on one repository, across every orchestrator
+    #[arg(long, env = "SRE_REPO_CONCURRENCY", value_name = "SRE_REPO_CONCURRENCY", default_value_t = 2,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub repo_concurrency: u32,
+    /// Runs at once for one installation owner (user or organisation), across every orchestrator
+    #[arg(long, env = "SRE_ORG_CONCURRENCY", value_name = "SRE_ORG_CONCURRENCY", default_value_t = 10,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub org_concurrency: u32,
+    /// Pull requests the agent may open per repository per hour
+    #[arg(long, env = "SRE_PRS_PER_HOUR", value_name = "SRE_PRS_PER_HOUR", default_value_t = 5,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub prs_per_hour: u32,
+    /// After a failed attempt, a new attempt of the same failure waits this long
+    #[arg(long, env = "SRE_COOLDOWN_SECONDS", value_name = "SRE_COOLDOWN_SECONDS", default_value_t = 1800)]
+    pub cooldown_seconds: u64,
+    /// Stop when the agent made the last N commits on the failing branch in a row (0: no limit)
+    #[arg(long, env = "SRE_MAX_AGENT_COMMITS", value_name = "SRE_MAX_AGENT_COMMITS", default_value_t = 3)]
+    pub max_agent_commits: u32,
+    /// Commit authors (name, email or login) containing this are the agent
+    #[arg(long, env = "SRE_AGENT_IDENTITY", value_name = "SRE_AGENT_IDENTITY", default_value = "sre-agent")]
+    pub agent_identity: String,
     /// Validator test timeout passed with each run
     #[arg(long, env = "SRE_VALIDATE_TIMEOUT_SECONDS", value_name = "SRE_VALIDATE_TIMEOUT_SECONDS",
           default_value_t = 300, value_parser = clap::value_parser!(u32).range(1..=3600))]

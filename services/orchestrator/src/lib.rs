@@ -10,6 +10,7 @@
 pub mod clients;
 pub mod config;
 pub mod events;
+pub mod guards;
 pub mod pipeline;
 pub mod worker;
 
@@ -94,7 +95,9 @@ pub async fn run(
         }
     });
 
-    let worker = Arc::new(worker::Worker { queue, store, pipeline, config: config.clone() });
+    let history = guards::LocalHistory { repos_dir: config.data.repos_dir() };
+    let guards = guards::Guards::new(queue.limits(), history, &config);
+    let worker = Arc::new(worker::Worker { queue, store, pipeline, guards, config: config.clone() });
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let mut workers = tokio::spawn(worker.run(stop_rx));
     tracing::info!(workers = config.workers, "consuming pipeline jobs");

@@ -16,7 +16,8 @@ use tracing::Instrument;
 use tracing::field::Empty;
 
 use crate::config::Config;
-use crate::events::{LoopBlocked, RetryScheduled, RunFinished, TaskStatusChanged};
+use crate::events::{LoopBlocked, RetryScheduled, RunFinished, TaskStatusChanged, Throttled};
+use crate::guards::{Guards, LocalHistory, Verdict};
 use crate::pipeline::{Concluded, Pipeline, Transient};
 
 /// How long a worker waits for a new job before checking for shutdown and reclaimable jobs.
@@ -32,6 +33,7 @@ pub struct Worker {
     pub queue: Queue,
     pub store: StoreCell,
     pub pipeline: Pipeline,
+    pub guards: Guards<LocalHistory>,
     pub config: Arc<Config>,
 }
 
@@ -274,15 +276,75 @@ impl Worker {
             self.finish(store, delivery, &run, Task::ProcessPipelineEvent, Outcome::Blocked, patch, &[]).await;
             return;
         }
+        let held = match self.guards.check(&run).await {
+            Verdict::Go(held) => held,
+            Verdict::Block { reason, detail } => {
+                self.metrics().emit(LoopBlocked { reason, attempts: run.attempts, detail: &detail });
+                self.task(process, TaskStatus::Success, "loop guard");
+                let patch = RunPatch::concluded(Outcome::Blocked, detail);
+                self.finish(store, delivery, &run, process, Outcome::Blocked, patch, &[]).await;
+                return;
+            }
+            Verdict::Defer { retry_at_ms, reason, scope, detail } => {
+                if let Some(scope) = scope {
+                    self.metrics().emit(Throttled { scope, detail: &detail });
+                }
+                self.defer(store, delivery, &run, retry_at_ms, reason, &detail).await;
+                return;
+            }
+        };
         self.task(process, TaskStatus::Success, "");
         tracing::info!(attempt = run.attempts, head_sha = short_sha(&run.failure.head_sha), "pipeline run started");
 
         self.task(Task::RunFixPipeline, TaskStatus::Started, "");
         match self.pipeline.run(&run).await {
             Ok(Concluded { outcome, patch, artifacts }) => {
+                let failed_key = (outcome == Outcome::Fail).then_some(run.run_key.as_str());
+                self.guards.release(held, patch.pr.is_some(), failed_key).await;
                 self.finish(store, delivery, &run, Task::RunFixPipeline, outcome, patch, &artifacts).await;
             }
-            Err(transient) => self.retry_later(store, delivery, &run, transient).await,
+            Err(transient) => {
+                self.guards.release(held, false, None).await;
+                self.retry_later(store, delivery, &run, transient).await;
+            }
+        }
+    }
+
+    /// Not now (a limit or a cooldown): the run goes back to queued with its due time, the attempt its claim
+    /// counted given back, its job in the delayed set; this delivery is acked.
+    async fn defer(
+        &self,
+        store: &Store,
+        delivery: &Delivery,
+        run: &Run,
+        retry_at_ms: i64,
+        reason: RetryReason,
+        detail: &str,
+    ) {
+        let delay = Duration::from_millis(u64::try_from(retry_at_ms - sre_store::now_ms()).unwrap_or(0).max(1000));
+        let patch = RunPatch {
+            status: Some(RunStatus::Queued),
+            reason: Some(format!("deferred ({}): {detail}", reason.as_str())),
+            retry_at_ms: Some(Some(sre_store::now_ms() + delay.as_millis() as i64)),
+            attempts: Some(run.attempts.saturating_sub(1)),
+            ..RunPatch::default()
+        };
+        if let Err(err) = store.update_run(&run.run_id, &patch).await {
+            tracing::error!(error = %err, "could not record the deferral; the job stays pending for reclaim");
+            self.task(Task::ProcessPipelineEvent, TaskStatus::Retry, "store unavailable; the job stays pending");
+            return;
+        }
+        let opts = Publish { delay: Some(delay), link: Some(&run.origin_traceparent), ..Publish::default() };
+        match self.queue.publish(run.ids(), opts).await {
+            Ok(_) => {
+                self.metrics().emit(RetryScheduled { reason, attempt: run.attempts, delay, detail });
+                self.task(Task::ProcessPipelineEvent, TaskStatus::Retry, detail);
+                self.ack(delivery).await;
+            }
+            Err(err) => {
+                tracing::error!(error = %err, "could not schedule the deferred run; the job stays pending");
+                self.task(Task::ProcessPipelineEvent, TaskStatus::Retry, "queue unavailable; the job stays pending");
+            }
         }
     }
 

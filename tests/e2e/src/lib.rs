@@ -89,11 +89,13 @@ pub struct MeshOptions {
     pub retry_base_ms: u64,
     /// Start the orchestrator (off: only the gateway ingests).
     pub orchestrator: bool,
+    /// Changes the orchestrator's configuration before it starts (limits, guards).
+    pub configure: fn(&mut sre_orchestrator::Config),
 }
 
 impl Default for MeshOptions {
     fn default() -> Self {
-        Self { workers: 1, max_attempts: 3, retry_base_ms: 200, orchestrator: true }
+        Self { workers: 1, max_attempts: 3, retry_base_ms: 200, orchestrator: true, configure: |_| {} }
     }
 }
 
@@ -132,7 +134,8 @@ fn redis_url() -> String {
 impl Mesh {
     /// Starts every process of the mesh on loopback, over a fresh store and a fresh Redis stream.
     pub async fn start(opts: MeshOptions) -> Self {
-        let t = telemetry();
+        // Tracing first: every span of the mesh goes to this binary's receiver.
+        telemetry();
         let repos_tmp = tempfile::tempdir().unwrap();
         let data = tempfile::tempdir().unwrap();
         let repos_dir = repos_tmp.path().to_str().unwrap().to_owned();
@@ -199,6 +202,8 @@ impl Mesh {
                 &database_url,
                 "--consumer",
                 "e2e",
+                "--repos-dir",
+                &repos_dir,
             ])
             .unwrap();
             config.stream.clone_from(&stream);
@@ -211,8 +216,9 @@ impl Mesh {
             config.max_attempts = opts.max_attempts;
             config.retry_base_ms = opts.retry_base_ms;
             config.validate_timeout_seconds = 120;
-            // The process that owns the tracer also owns the trace-export families, as in a binary.
-            let registry = t.registry.clone();
+            (opts.configure)(&mut config);
+            // Its own registry: several meshes of one test binary run side by side.
+            let registry = process_registry();
             registries.insert("orchestrator", registry.clone());
             let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
             let addr = listener.local_addr().unwrap();
