@@ -11,6 +11,7 @@
 
 pub mod config;
 pub mod events;
+pub mod ingest;
 pub mod routes;
 pub mod webhook;
 
@@ -27,8 +28,25 @@ pub struct AppState {
     pub secret: Arc<[u8]>,
     pub store: StoreCell,
     pub queue: Queue,
+    /// The group-commit writer every webhook is stored through.
+    pub ingester: ingest::Ingester,
     pub metrics: events::GatewayMetrics,
     pub registry: SharedRegistry,
+}
+
+impl AppState {
+    /// The state over `store` and `queue`, with the gateway's metric families registered and the
+    /// group-commit writer started.
+    pub fn new(secret: &[u8], store: StoreCell, queue: Queue, registry: &SharedRegistry) -> Self {
+        Self {
+            secret: Arc::from(secret),
+            ingester: ingest::Ingester::start(store.clone(), queue.clone()),
+            store,
+            queue,
+            metrics: events::GatewayMetrics::register(registry),
+            registry: registry.clone(),
+        }
+    }
 }
 
 /// Runs the gateway on `listener` until `shutdown` resolves.

@@ -1,8 +1,7 @@
 use std::process::ExitCode;
-use std::sync::Arc;
 use std::time::Duration;
 
-use sre_gateway::{AppState, Config, events::GatewayMetrics};
+use sre_gateway::{AppState, Config};
 use sre_service_kit::config::{Command, parse_or_exit};
 use sre_service_kit::{probe, shutdown_signal};
 
@@ -43,13 +42,8 @@ async fn main() -> ExitCode {
 async fn serve(config: &Config, secret: &[u8], registry: sre_telemetry::SharedRegistry) -> Result<(), String> {
     let queue = sre_queue::Queue::new(&config.redis_url, &config.stream, sre_queue::DEFAULT_GROUP)
         .map_err(|e| format!("configuration error: {e}"))?;
-    let state = AppState {
-        secret: Arc::from(secret),
-        store: sre_store::StoreCell::connect_in_background(config.database_url()),
-        queue,
-        metrics: GatewayMetrics::register(&registry),
-        registry: registry.clone(),
-    };
+    let store = sre_store::StoreCell::connect_in_background(config.database_url());
+    let state = AppState::new(secret, store, queue, &registry);
     let http_metrics = sre_telemetry::http::HttpMetrics::register(&registry);
     let listener =
         tokio::net::TcpListener::bind(config.http_addr).await.map_err(|e| format!("bind {}: {e}", config.http_addr))?;

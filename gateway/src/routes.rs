@@ -10,9 +10,9 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde::Deserialize;
 use serde_json::json;
-use sre_domain::{ArtifactKind, EventKind, Label, Run, RunStatus};
+use sre_domain::{ArtifactKind, EventKind, Label, Run};
 use sre_queue::Publish;
-use sre_store::{Ingested, NewEvent, Store};
+use sre_store::{BatchOutcome, Ingested, NewEvent, Store};
 use sre_telemetry::http::{HttpMetrics, ResponseTrace, metrics_handler};
 use sre_telemetry::{Emit, SharedRegistry, propagation, record_ids};
 use tracing::Instrument;
@@ -20,6 +20,7 @@ use tracing::field::Empty;
 
 use crate::AppState;
 use crate::events::{DeliveryResult, WebhookFailed, WebhookIgnored, WebhookRejected, WebhookStored};
+use crate::ingest::{Delivery, What};
 use crate::webhook::{self, Classified};
 
 /// GitHub caps payloads at 25 MB; workflow events are a few tens of KB.
@@ -138,7 +139,7 @@ async fn ingest(
     event: EventKind,
     delivery_id: &str,
     headers: &HeaderMap,
-    body: &[u8],
+    body: &Bytes,
     start: Instant,
 ) -> (DeliveryResult, Response) {
     let reject = |result: DeliveryResult, status: StatusCode, reason: &str| {
@@ -179,114 +180,75 @@ async fn ingest(
         state.metrics.emit(WebhookFailed { event, reason: "store unavailable" });
         return unavailable("store unavailable; redeliver");
     };
-    let stored = |result: DeliveryResult, enqueued: bool, body: serde_json::Value| {
-        state.metrics.emit(WebhookStored { event, result, enqueued, seconds: start.elapsed().as_secs_f64() });
-        let status = if result == DeliveryResult::Accepted { StatusCode::ACCEPTED } else { StatusCode::OK };
-        (result, json_response(status, body))
-    };
-    let store_span = || {
-        tracing::info_span!(
-            "store_event",
-            db.system = store.backend().db_system(),
-            db.operation.name = "ingest",
-            delivery_id
-        )
-    };
-    match classified {
-        Classified::Failure(failure) => ingest_failure(state, store, event, delivery_id, body, failure, start).await,
-        Classified::Pending(failure) => {
-            let repo = failure.repo.clone();
-            let new_event = NewEvent { delivery_id, event, action: "completed", repo: &repo, payload: body };
-            let new = match store.ingest_pending(&new_event, &failure).instrument(store_span()).await {
-                Ok(new) => new,
-                Err(err) => {
-                    tracing::error!(error = %err, "store error");
-                    state.metrics.emit(WebhookFailed { event, reason: "store error" });
-                    return unavailable("store error; redeliver");
-                }
-            };
-            let (run_key, failure_id) = (failure.run_key(), failure.failure_id());
-            let span = tracing::Span::current();
-            span.record("run_key", run_key.as_str());
-            span.record("failure_id", failure_id.as_str());
-            if !new {
-                return stored(DeliveryResult::Duplicate, false, json!({"status": "duplicate"}));
-            }
-            // The orchestrator resolves it into the runs of its failed jobs (process_pipeline_event).
-            let ids =
-                sre_domain::RunIds { delivery_id, run_key: &run_key, failure_id: &failure_id, ..Default::default() };
-            let opts = Publish { kind: sre_queue::JobKind::Event, ..Publish::default() };
-            if let Err(err) = state.queue.publish(ids, opts).await {
-                tracing::error!(error = %err, "enqueue failed; event stored, job not queued");
-                let reason = "queue unavailable; the event is stored, redeliver to retry";
-                state.metrics.emit(WebhookFailed { event, reason });
-                return unavailable(reason);
-            }
-            stored(
-                DeliveryResult::Accepted,
-                true,
-                json!({"status": "accepted", "resolves": "the failed jobs", "run_key": run_key}),
-            )
-        }
-        Classified::Installation(change) => {
-            let account = change.account.clone();
-            let new_event = NewEvent { delivery_id, event, action: "installation", repo: &account, payload: body };
-            match store.ingest_installation(&new_event, &change).instrument(store_span()).await {
-                Ok(true) => stored(DeliveryResult::Recorded, false, json!({"status": "recorded"})),
-                Ok(false) => stored(DeliveryResult::Duplicate, false, json!({"status": "duplicate"})),
-                Err(err) => {
-                    tracing::error!(error = %err, "store error");
-                    state.metrics.emit(WebhookFailed { event, reason: "store error" });
-                    unavailable("store error; redeliver")
-                }
-            }
-        }
-        Classified::Ignored(_) => unreachable!("handled above"),
-    }
-}
-
-/// A failed job: stored with its run (new or enriched), the run's job enqueued when it needs one.
-async fn ingest_failure(
-    state: &AppState,
-    store: &Store,
-    event: EventKind,
-    delivery_id: &str,
-    body: &[u8],
-    failure: sre_domain::Failure,
-    start: Instant,
-) -> (DeliveryResult, Response) {
     let span = tracing::Span::current();
-    let mut run = Run::new(uuid::Uuid::new_v4().to_string(), delivery_id.to_owned(), failure, sre_store::now_ms());
-    run.trace_id = propagation::trace_id(&span).unwrap_or_default();
-    run.origin_traceparent = propagation::traceparent(&span);
-    let new_event = NewEvent { delivery_id, event, action: "completed", repo: &run.failure.repo, payload: body };
+    let (action, repo, what) = match classified {
+        Classified::Failure(failure) => {
+            let mut run =
+                Run::new(uuid::Uuid::new_v4().to_string(), delivery_id.to_owned(), failure, sre_store::now_ms());
+            run.trace_id = propagation::trace_id(&span).unwrap_or_default();
+            run.origin_traceparent = propagation::traceparent(&span);
+            ("completed", run.failure.repo.clone(), What::Failure(Box::new(run)))
+        }
+        Classified::Pending(failure) => {
+            span.record("run_key", failure.run_key().as_str());
+            span.record("failure_id", failure.failure_id().as_str());
+            ("completed", failure.repo.clone(), What::Pending(Box::new(failure)))
+        }
+        Classified::Installation(change) => ("installation", change.account.clone(), What::Installation(change)),
+        Classified::Ignored(_) => unreachable!("handled above"),
+    };
+    let delivery = Delivery { delivery_id: delivery_id.to_owned(), event, action, repo, payload: body.clone(), what };
     let store_span = tracing::info_span!(
         "store_event",
         db.system = store.backend().db_system(),
         db.operation.name = "ingest",
+        db.operation.batch.size = Empty,
         delivery_id
     );
-    let (run, result) = match store.ingest(&new_event, &run).instrument(store_span).await {
-        Ok(Ingested::New(run)) => (run, DeliveryResult::Accepted),
-        Ok(Ingested::Enriched(run)) => (run, DeliveryResult::Enriched),
-        Ok(Ingested::Duplicate(run)) => (run, DeliveryResult::Duplicate),
+    let reply = state.ingester.submit(delivery, span.clone()).instrument(store_span.clone()).await;
+    store_span.record("db.operation.batch.size", reply.batch);
+    let outcome = match reply.outcome {
+        Ok(outcome) => outcome,
         Err(err) => {
             tracing::error!(error = %err, "store error");
             state.metrics.emit(WebhookFailed { event, reason: "store error" });
             return unavailable("store error; redeliver");
         }
     };
-    record_ids(&span, run.ids());
-
-    // A new run gets its job; a later delivery of a run whose enqueue failed gets it now; others change nothing.
-    let needs_job = result == DeliveryResult::Accepted || (!run.enqueued && run.status == RunStatus::Queued);
-    if needs_job && let Err(reason) = enqueue(store, state, &run).await {
-        state.metrics.emit(WebhookFailed { event, reason });
-        return unavailable(reason);
-    }
-    state.metrics.emit(WebhookStored { event, result, enqueued: needs_job, seconds: start.elapsed().as_secs_f64() });
+    let enqueued = match reply.enqueued {
+        Ok(enqueued) => enqueued,
+        Err(err) => {
+            tracing::error!(error = %err, "enqueue failed; the delivery is stored, its job not queued");
+            let reason = "queue unavailable; the event is stored, redeliver to retry";
+            state.metrics.emit(WebhookFailed { event, reason });
+            return unavailable(reason);
+        }
+    };
+    let (result, body) = match &outcome {
+        BatchOutcome::Run(ingested) => {
+            let run = ingested.run();
+            record_ids(&span, run.ids());
+            let result = match ingested {
+                Ingested::New(_) => DeliveryResult::Accepted,
+                Ingested::Enriched(_) => DeliveryResult::Enriched,
+                Ingested::Duplicate(_) => DeliveryResult::Duplicate,
+            };
+            (result, json!({"status": result.as_str(), "run_id": run.run_id, "run_key": run.run_key}))
+        }
+        BatchOutcome::Duplicate(Some(run)) => {
+            record_ids(&span, run.ids());
+            (DeliveryResult::Duplicate, json!({"status": "duplicate", "run_id": run.run_id, "run_key": run.run_key}))
+        }
+        BatchOutcome::Duplicate(None) => (DeliveryResult::Duplicate, json!({"status": "duplicate"})),
+        // The orchestrator resolves it into the runs of its failed jobs (process_pipeline_event).
+        BatchOutcome::Pending => {
+            (DeliveryResult::Accepted, json!({"status": "accepted", "resolves": "the failed jobs"}))
+        }
+        BatchOutcome::Installation => (DeliveryResult::Recorded, json!({"status": "recorded"})),
+    };
+    state.metrics.emit(WebhookStored { event, result, enqueued, seconds: start.elapsed().as_secs_f64() });
     let status = if result == DeliveryResult::Accepted { StatusCode::ACCEPTED } else { StatusCode::OK };
-    (result, json_response(status, json!({"status": result.as_str(), "run_id": run.run_id, "run_key": run.run_key})))
+    (result, json_response(status, body))
 }
 
 fn unavailable(reason: &str) -> (DeliveryResult, Response) {

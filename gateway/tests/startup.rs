@@ -1,9 +1,7 @@
 //! With no collector listening, tracing init neither blocks nor fails: the gateway serves within 1 s.
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use sre_gateway::events::GatewayMetrics;
 use sre_gateway::{AppState, run};
 use sre_telemetry::http::HttpMetrics;
 
@@ -18,13 +16,12 @@ async fn serves_within_one_second_without_a_collector() {
     .expect("telemetry init");
     let registry = telemetry.registry();
     let dir = tempfile::tempdir().unwrap();
-    let state = AppState {
-        secret: Arc::from(&b"s"[..]),
-        store: sre_store::StoreCell::connect_in_background(format!("sqlite://{}/s.db", dir.path().display())),
-        queue: sre_queue::Queue::new("redis://127.0.0.1:6379", "sre:test:startup", "orchestrator").unwrap(),
-        metrics: GatewayMetrics::register(&registry),
-        registry: registry.clone(),
-    };
+    let state = AppState::new(
+        &b"s"[..],
+        sre_store::StoreCell::connect_in_background(format!("sqlite://{}/s.db", dir.path().display())),
+        sre_queue::Queue::new("redis://127.0.0.1:6379", "sre:test:startup", "orchestrator").unwrap(),
+        &registry,
+    );
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();

@@ -1,12 +1,10 @@
 //! The gateway in-process against real SQLite (temp file) and real Redis.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use http_body_util::BodyExt;
-use sre_gateway::events::GatewayMetrics;
 use sre_gateway::webhook::sign;
 use sre_gateway::{AppState, routes};
 use sre_queue::Queue;
@@ -46,13 +44,7 @@ async fn harness() -> Harness {
     queue.ping().await.unwrap_or_else(|e| panic!("Redis at {redis} is unreachable ({e}); start redis-server"));
     queue.ensure_group().await.unwrap();
     let registry = SharedRegistry::default();
-    let state = AppState {
-        secret: Arc::from(SECRET),
-        store: StoreCell::ready(store.clone()),
-        queue: queue.clone(),
-        metrics: GatewayMetrics::register(&registry),
-        registry: registry.clone(),
-    };
+    let state = AppState::new(SECRET, StoreCell::ready(store.clone()), queue.clone(), &registry);
     let router = routes::router(state, HttpMetrics::register(&registry));
     Harness { router, store, queue, _dir: dir }
 }
@@ -328,13 +320,12 @@ async fn ready_reports_each_dependency() {
 
     // Store still connecting and Redis unreachable: up, but not ready, and webhooks get 503.
     let registry = SharedRegistry::default();
-    let state = AppState {
-        secret: Arc::from(SECRET),
-        store: StoreCell::default(),
-        queue: Queue::new("redis://127.0.0.1:1", "sre:test:down", "orchestrator").unwrap(),
-        metrics: GatewayMetrics::register(&registry),
-        registry: registry.clone(),
-    };
+    let state = AppState::new(
+        SECRET,
+        StoreCell::default(),
+        Queue::new("redis://127.0.0.1:1", "sre:test:down", "orchestrator").unwrap(),
+        &registry,
+    );
     let router = routes::router(state, HttpMetrics::register(&registry));
     let (status, body) = send(&router, Request::get("/ready").body(Body::empty()).unwrap()).await;
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);

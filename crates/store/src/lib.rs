@@ -100,6 +100,37 @@ impl Ingested {
     }
 }
 
+/// One delivery of a group commit ([`Store::ingest_batch`]).
+#[derive(Clone, Debug)]
+pub enum BatchItem<'a> {
+    /// A failed job and the run it makes or enriches.
+    Failure(NewEvent<'a>, &'a Run),
+    /// A failure named without its job, resolved later.
+    Pending(NewEvent<'a>, &'a Failure),
+    Installation(NewEvent<'a>, &'a InstallationChange),
+}
+
+impl<'a> BatchItem<'a> {
+    fn event(&self) -> &NewEvent<'a> {
+        match self {
+            Self::Failure(e, _) | Self::Pending(e, _) | Self::Installation(e, _) => e,
+        }
+    }
+}
+
+/// What a group commit did with one delivery.
+#[derive(Debug)]
+pub enum BatchOutcome {
+    /// A failure: its run, new or enriched.
+    Run(Ingested),
+    /// A pending event stored.
+    Pending,
+    /// An installation change applied.
+    Installation,
+    /// The delivery was stored before (with its run, for a failure whose run is known).
+    Duplicate(Option<Run>),
+}
+
 /// An `installation` or `installation_repositories` delivery: which repositories the App may act on.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct InstallationChange {
@@ -180,6 +211,9 @@ impl Store {
                         // WAL lets the API read while the worker writes; busy_timeout rides out writer overlap.
                         sqlx::query("PRAGMA journal_mode=WAL").execute(&mut *conn).await?;
                         sqlx::query("PRAGMA busy_timeout=5000").execute(&mut *conn).await?;
+                        // Every acknowledged delivery survives a crash or power loss: the WAL is fsynced at
+                        // each commit (group commit makes that one fsync for many deliveries).
+                        sqlx::query("PRAGMA synchronous=FULL").execute(&mut *conn).await?;
                         sqlx::query("PRAGMA foreign_keys=ON").execute(&mut *conn).await?;
                     }
                     Ok(())
@@ -220,6 +254,82 @@ impl Store {
         tx.commit().await?;
         let stored = self.get_run(&run_id).await?.ok_or(StoreError::Db(sqlx::Error::RowNotFound))?;
         Ok(if run_id == run.run_id { Ingested::New(stored) } else { Ingested::Enriched(stored) })
+    }
+
+    /// Group commit: many deliveries stored in ONE transaction (one fsync), each with the semantics of its
+    /// single-delivery method ([`Self::ingest`], [`Self::ingest_pending`], [`Self::ingest_installation`]).
+    /// `enqueued` names runs whose jobs were handed to the queue since the last batch: their flag is set in
+    /// the same transaction, so marking costs no commit of its own. Should the batch fail as a whole, each
+    /// delivery is retried in a transaction of its own, so one bad delivery cannot fail the others.
+    pub async fn ingest_batch(&self, items: &[BatchItem<'_>], enqueued: &[String]) -> Vec<StoreResult<BatchOutcome>> {
+        match self.ingest_batch_once(items, enqueued).await {
+            Ok(outcomes) => outcomes.into_iter().map(Ok).collect(),
+            Err(err) => {
+                tracing::warn!(error = %err, deliveries = items.len(), "batch failed; storing one by one");
+                let mut out = Vec::with_capacity(items.len());
+                for item in items {
+                    out.push(self.ingest_batch_once(std::slice::from_ref(item), &[]).await.map(|mut v| v.remove(0)));
+                }
+                if !enqueued.is_empty() {
+                    for run_id in enqueued {
+                        let _ = self.mark_enqueued(run_id).await;
+                    }
+                }
+                out
+            }
+        }
+    }
+
+    async fn ingest_batch_once(&self, items: &[BatchItem<'_>], enqueued: &[String]) -> StoreResult<Vec<BatchOutcome>> {
+        let mut tx = self.pool.begin().await?;
+        // The flags first, so a delivery of such a run in this batch sees it enqueued.
+        mark_enqueued_tx(&mut tx, enqueued).await?;
+        let mut out = Vec::with_capacity(items.len());
+        let mut duplicates = Vec::new();
+        for (i, item) in items.iter().enumerate() {
+            let event = item.event();
+            if !insert_event(&mut tx, event).await? {
+                duplicates.push(i);
+                out.push(BatchOutcome::Duplicate(None));
+                continue;
+            }
+            out.push(match item {
+                BatchItem::Failure(_, run) => {
+                    let stored = upsert_run_returning(&mut tx, run, event.delivery_id).await?;
+                    link_event(&mut tx, event.delivery_id, &stored.run_id).await?;
+                    if stored.run_id == run.run_id {
+                        BatchOutcome::Run(Ingested::New(stored))
+                    } else {
+                        BatchOutcome::Run(Ingested::Enriched(stored))
+                    }
+                }
+                BatchItem::Pending(_, failure) => {
+                    let now = now_ms();
+                    sqlx::query(
+                        "INSERT INTO pending_events (delivery_id, failure, status, runs, created_at_ms, updated_at_ms) \
+                         VALUES ($1, $2, 'pending', '[]', $3, $3)",
+                    )
+                    .bind(event.delivery_id)
+                    .bind(serde_json::to_string(failure)?)
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await?;
+                    BatchOutcome::Pending
+                }
+                BatchItem::Installation(_, change) => {
+                    apply_installation(&mut tx, change).await?;
+                    BatchOutcome::Installation
+                }
+            });
+        }
+        tx.commit().await?;
+        // A redelivery's run, read after the commit (a concurrent writer may have stored it meanwhile).
+        for i in duplicates {
+            if let BatchItem::Failure(event, _) = &items[i] {
+                out[i] = BatchOutcome::Duplicate(self.run_by_delivery(event.delivery_id).await?);
+            }
+        }
+        Ok(out)
     }
 
     /// A local submission: the event, a new run and its job log, in one transaction.
@@ -349,40 +459,7 @@ impl Store {
             tx.rollback().await?;
             return Ok(false);
         }
-        let id = id_col(Some(change.installation_id));
-        let now = now_ms();
-        sqlx::query(
-            "INSERT INTO installations (installation_id, account, suspended, removed, updated_at_ms) \
-             VALUES ($1, $2, $3, $4, $5) ON CONFLICT (installation_id) DO UPDATE SET \
-             account = excluded.account, suspended = excluded.suspended, removed = excluded.removed, \
-             updated_at_ms = excluded.updated_at_ms",
-        )
-        .bind(id)
-        .bind(&change.account)
-        .bind(i64::from(change.suspended))
-        .bind(i64::from(change.removed))
-        .bind(now)
-        .execute(&mut *tx)
-        .await?;
-        if change.removed {
-            sqlx::query("DELETE FROM installation_repos WHERE installation_id = $1").bind(id).execute(&mut *tx).await?;
-        }
-        for repo in &change.repos_added {
-            sqlx::query(
-                "INSERT INTO installation_repos (installation_id, repo) VALUES ($1, $2) ON CONFLICT DO NOTHING",
-            )
-            .bind(id)
-            .bind(repo)
-            .execute(&mut *tx)
-            .await?;
-        }
-        for repo in &change.repos_removed {
-            sqlx::query("DELETE FROM installation_repos WHERE installation_id = $1 AND repo = $2")
-                .bind(id)
-                .bind(repo)
-                .execute(&mut *tx)
-                .await?;
-        }
+        apply_installation(&mut tx, change).await?;
         tx.commit().await?;
         Ok(true)
     }
@@ -420,6 +497,14 @@ impl Store {
             .bind(run_id)
             .execute(&self.pool)
             .await?;
+        Ok(())
+    }
+
+    /// Marks many runs' jobs as handed to the queue, in one commit.
+    pub async fn mark_enqueued_many(&self, run_ids: &[String]) -> StoreResult<()> {
+        let mut tx = self.pool.begin().await?;
+        mark_enqueued_tx(&mut tx, run_ids).await?;
+        tx.commit().await?;
         Ok(())
     }
 
@@ -635,6 +720,63 @@ impl Store {
 
 type Tx<'c> = sqlx::Transaction<'c, sqlx::Any>;
 
+/// Inserts a run or enriches the run of its `(run_key, run_attempt)`, returning the stored row.
+static UPSERT_RUN: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    format!(
+        "INSERT INTO runs (run_id, run_key, delivery_id, failure_id, correlation_id, repo, head_sha, head_branch, \
+         event, conclusion, run_attempt, workflow_name, workflow_run_id, job_name, job_id, check_suite_id, \
+         installation_id, status, reason, language, category, tool, label, pr_branch, pr_url, stages, attempts, \
+         enqueued, trace_id, origin_traceparent, created_at_ms, updated_at_ms) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, '', '', '', '', \
+         '', '', '', '[]', 0, 0, $19, $20, $21, $21) \
+         ON CONFLICT (run_key, run_attempt) DO UPDATE SET \
+         head_branch = CASE WHEN runs.head_branch = '' THEN excluded.head_branch ELSE runs.head_branch END, \
+         workflow_name = CASE WHEN runs.workflow_name = '' THEN excluded.workflow_name ELSE runs.workflow_name END, \
+         job_name = CASE WHEN runs.job_name = '' THEN excluded.job_name ELSE runs.job_name END, \
+         workflow_run_id = COALESCE(runs.workflow_run_id, excluded.workflow_run_id), \
+         job_id = COALESCE(runs.job_id, excluded.job_id), \
+         check_suite_id = COALESCE(runs.check_suite_id, excluded.check_suite_id), \
+         installation_id = COALESCE(runs.installation_id, excluded.installation_id) \
+         RETURNING {RUN_COLUMNS}",
+    )
+});
+
+async fn apply_installation(tx: &mut Tx<'_>, change: &InstallationChange) -> StoreResult<()> {
+    let id = id_col(Some(change.installation_id));
+    let now = now_ms();
+    sqlx::query(
+        "INSERT INTO installations (installation_id, account, suspended, removed, updated_at_ms) \
+             VALUES ($1, $2, $3, $4, $5) ON CONFLICT (installation_id) DO UPDATE SET \
+             account = excluded.account, suspended = excluded.suspended, removed = excluded.removed, \
+             updated_at_ms = excluded.updated_at_ms",
+    )
+    .bind(id)
+    .bind(&change.account)
+    .bind(i64::from(change.suspended))
+    .bind(i64::from(change.removed))
+    .bind(now)
+    .execute(&mut **tx)
+    .await?;
+    if change.removed {
+        sqlx::query("DELETE FROM installation_repos WHERE installation_id = $1").bind(id).execute(&mut **tx).await?;
+    }
+    for repo in &change.repos_added {
+        sqlx::query("INSERT INTO installation_repos (installation_id, repo) VALUES ($1, $2) ON CONFLICT DO NOTHING")
+            .bind(id)
+            .bind(repo)
+            .execute(&mut **tx)
+            .await?;
+    }
+    for repo in &change.repos_removed {
+        sqlx::query("DELETE FROM installation_repos WHERE installation_id = $1 AND repo = $2")
+            .bind(id)
+            .bind(repo)
+            .execute(&mut **tx)
+            .await?;
+    }
+    Ok(())
+}
+
 async fn put_artifact_tx(tx: &mut Tx<'_>, run_id: &str, kind: ArtifactKind, body: &str) -> StoreResult<()> {
     sqlx::query(
         "INSERT INTO artifacts (run_id, kind, content_type, body, bytes, created_at_ms) VALUES ($1, $2, $3, $4, $5, $6) \
@@ -670,6 +812,20 @@ async fn insert_event(tx: &mut Tx<'_>, event: &NewEvent<'_>) -> StoreResult<bool
     Ok(inserted == 1)
 }
 
+async fn mark_enqueued_tx(tx: &mut Tx<'_>, run_ids: &[String]) -> StoreResult<()> {
+    for chunk in run_ids.chunks(500) {
+        let placeholders: Vec<String> = (0..chunk.len()).map(|i| format!("${}", i + 2)).collect();
+        let sql =
+            format!("UPDATE runs SET enqueued = 1, updated_at_ms = $1 WHERE run_id IN ({})", placeholders.join(", "));
+        let mut q = sqlx::query(&sql).bind(now_ms());
+        for id in chunk {
+            q = q.bind(id);
+        }
+        q.execute(&mut **tx).await?;
+    }
+    Ok(())
+}
+
 async fn link_event(tx: &mut Tx<'_>, delivery_id: &str, run_id: &str) -> StoreResult<()> {
     sqlx::query("UPDATE events SET run_id = $1 WHERE delivery_id = $2")
         .bind(run_id)
@@ -683,49 +839,38 @@ async fn link_event(tx: &mut Tx<'_>, delivery_id: &str, run_id: &str) -> StoreRe
 /// the first one could not know (job id, workflow run id, installation, names); it never overwrites a known
 /// fact or the run's progress. Returns the ID of the run that holds the failure.
 async fn upsert_run(tx: &mut Tx<'_>, run: &Run, delivery_id: &str) -> StoreResult<String> {
+    Ok(upsert_run_returning(tx, run, delivery_id).await?.run_id)
+}
+
+/// [`upsert_run`], returning the stored run (no second read).
+async fn upsert_run_returning(tx: &mut Tx<'_>, run: &Run, delivery_id: &str) -> StoreResult<Run> {
     let f = &run.failure;
     let now = now_ms();
-    let row = sqlx::query(
-        "INSERT INTO runs (run_id, run_key, delivery_id, failure_id, correlation_id, repo, head_sha, head_branch, \
-         event, conclusion, run_attempt, workflow_name, workflow_run_id, job_name, job_id, check_suite_id, \
-         installation_id, status, reason, language, category, tool, label, pr_branch, pr_url, stages, attempts, \
-         enqueued, trace_id, origin_traceparent, created_at_ms, updated_at_ms) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, '', '', '', '', \
-         '', '', '', '[]', 0, 0, $19, $20, $21, $21) \
-         ON CONFLICT (run_key, run_attempt) DO UPDATE SET \
-         head_branch = CASE WHEN runs.head_branch = '' THEN excluded.head_branch ELSE runs.head_branch END, \
-         workflow_name = CASE WHEN runs.workflow_name = '' THEN excluded.workflow_name ELSE runs.workflow_name END, \
-         job_name = CASE WHEN runs.job_name = '' THEN excluded.job_name ELSE runs.job_name END, \
-         workflow_run_id = COALESCE(runs.workflow_run_id, excluded.workflow_run_id), \
-         job_id = COALESCE(runs.job_id, excluded.job_id), \
-         check_suite_id = COALESCE(runs.check_suite_id, excluded.check_suite_id), \
-         installation_id = COALESCE(runs.installation_id, excluded.installation_id) \
-         RETURNING run_id",
-    )
-    .bind(&run.run_id)
-    .bind(&run.run_key)
-    .bind(delivery_id)
-    .bind(&run.failure_id)
-    .bind(&run.correlation_id)
-    .bind(&f.repo)
-    .bind(&f.head_sha)
-    .bind(&f.head_branch)
-    .bind(f.event.map(EventKind::as_str).unwrap_or_default())
-    .bind(f.conclusion.map(Conclusion::as_str).unwrap_or_default())
-    .bind(i64::from(f.run_attempt))
-    .bind(&f.workflow_name)
-    .bind(id_col(f.workflow_run_id))
-    .bind(&f.job_name)
-    .bind(id_col(f.job_id))
-    .bind(id_col(f.check_suite_id))
-    .bind(id_col(f.installation_id))
-    .bind(run.status.as_str())
-    .bind(&run.trace_id)
-    .bind(&run.origin_traceparent)
-    .bind(now)
-    .fetch_one(&mut **tx)
-    .await?;
-    Ok(row.try_get("run_id")?)
+    let row = sqlx::query(&UPSERT_RUN)
+        .bind(&run.run_id)
+        .bind(&run.run_key)
+        .bind(delivery_id)
+        .bind(&run.failure_id)
+        .bind(&run.correlation_id)
+        .bind(&f.repo)
+        .bind(&f.head_sha)
+        .bind(&f.head_branch)
+        .bind(f.event.map(EventKind::as_str).unwrap_or_default())
+        .bind(f.conclusion.map(Conclusion::as_str).unwrap_or_default())
+        .bind(i64::from(f.run_attempt))
+        .bind(&f.workflow_name)
+        .bind(id_col(f.workflow_run_id))
+        .bind(&f.job_name)
+        .bind(id_col(f.job_id))
+        .bind(id_col(f.check_suite_id))
+        .bind(id_col(f.installation_id))
+        .bind(run.status.as_str())
+        .bind(&run.trace_id)
+        .bind(&run.origin_traceparent)
+        .bind(now)
+        .fetch_one(&mut **tx)
+        .await?;
+    decode_run(&row)
 }
 
 fn sqlite_url(url: &str) -> StoreResult<String> {

@@ -10,7 +10,7 @@ pub mod contract;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, OnceLock};
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use axum::body::Body;
@@ -178,13 +178,7 @@ impl Mesh {
 
         let gw_registry = process_registry();
         let gateway = sre_gateway::routes::router(
-            sre_gateway::AppState {
-                secret: Arc::from(SECRET),
-                store: sre_store::StoreCell::ready(store.clone()),
-                queue,
-                metrics: sre_gateway::events::GatewayMetrics::register(&gw_registry),
-                registry: gw_registry.clone(),
-            },
+            sre_gateway::AppState::new(SECRET, sre_store::StoreCell::ready(store.clone()), queue, &gw_registry),
             sre_telemetry::http::HttpMetrics::register(&gw_registry),
         );
         registries.insert("gateway", gw_registry);
@@ -297,6 +291,22 @@ impl Mesh {
     /// The Prometheus text exposition of one process.
     pub fn scrape(&self, process: &str) -> String {
         self.registries[process].encode(false)
+    }
+
+    /// Waits until `series` (a full `name{labels}` prefix of one exposition line) of `process` reads `want`:
+    /// a stage records its result in the store a moment before its event is counted.
+    pub async fn wait_metric(&self, process: &str, series: &str, want: f64) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let text = self.scrape(process);
+            let got =
+                text.lines().find(|l| l.starts_with(series)).and_then(|l| l.rsplit(' ').next()?.parse::<f64>().ok());
+            if got == Some(want) {
+                return;
+            }
+            assert!(Instant::now() < deadline, "{process}: {series} is {got:?}, not {want}");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
     }
 
     /// Stops one service (its port refuses connections until [`Self::restart_service`]).

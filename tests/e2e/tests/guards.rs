@@ -9,10 +9,6 @@ use sre_domain::{RunStatus, Stage, StageStatus};
 use sre_e2e::{Mesh, MeshOptions, lint_failure_repo, workflow_job_failure};
 use sre_gitwork::testing::git;
 
-fn value(metrics: &str, series: &str) -> f64 {
-    metrics.lines().find(|l| l.starts_with(series)).and_then(|l| l.rsplit(' ').next()?.parse().ok()).unwrap_or(-1.0)
-}
-
 async fn deferred(mesh: &Mesh, run_id: &str) -> sre_domain::Run {
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
@@ -57,8 +53,8 @@ async fn the_agent_never_fixes_its_own_work() {
     let run = mesh.wait_terminal(b["run_id"].as_str().unwrap(), Duration::from_secs(30)).await;
     assert_eq!(run.status, RunStatus::Blocked);
     assert!(run.reason.contains("authored by the agent"), "{}", run.reason);
-    let metrics = mesh.scrape("orchestrator");
-    assert_eq!(value(&metrics, r#"sre_agent_pipeline_loop_blocked_total{reason="blocked_reason_other"}"#), 2.0);
+    mesh.wait_metric("orchestrator", r#"sre_agent_pipeline_loop_blocked_total{reason="blocked_reason_other"}"#, 2.0)
+        .await;
     mesh.stop().await;
 }
 
@@ -94,9 +90,8 @@ async fn a_full_limit_defers_and_a_failed_key_cools_down() {
     assert!(second.reason.contains("per hour"), "{}", second.reason);
     assert_eq!(second.attempts, 0, "a deferral gives the attempt back");
     assert!(second.retry_at_ms.unwrap() > sre_store::now_ms() + 3_000_000, "due when the hour's window frees");
-    let metrics = mesh.scrape("orchestrator");
-    assert_eq!(value(&metrics, r#"sre_agent_pipeline_throttled_total{scope="repo"}"#), 1.0);
-    assert_eq!(value(&metrics, r#"sre_agent_pipeline_retry_total{reason="repo_throttled"}"#), 1.0);
+    mesh.wait_metric("orchestrator", r#"sre_agent_pipeline_throttled_total{scope="repo"}"#, 1.0).await;
+    mesh.wait_metric("orchestrator", r#"sre_agent_pipeline_retry_total{reason="repo_throttled"}"#, 1.0).await;
 
     // A failure whose fix does not fix it: the run fails, its key cools down, and the re-run waits.
     let repo = mesh.repos_dir().join("acme/stubborn");
@@ -123,7 +118,6 @@ async fn a_full_limit_defers_and_a_failed_key_cools_down() {
     let again = deferred(&mesh, again["run_id"].as_str().unwrap()).await;
     assert_eq!(again.run_key, run.run_key);
     assert!(again.reason.contains("cooling down"), "{}", again.reason);
-    let metrics = mesh.scrape("orchestrator");
-    assert_eq!(value(&metrics, r#"sre_agent_pipeline_retry_total{reason="cooldown"}"#), 1.0);
+    mesh.wait_metric("orchestrator", r#"sre_agent_pipeline_retry_total{reason="cooldown"}"#, 1.0).await;
     mesh.stop().await;
 }

@@ -80,11 +80,12 @@ async fn a_submitted_run_is_diagnosed_from_its_log() {
         assert_eq!(status, 400, "{bad}: {text}");
     }
     assert_eq!(mesh.store.count_runs().await.unwrap(), 2);
-    let metrics = mesh.scrape("orchestrator");
-    assert!(
-        metrics.contains(r#"sre_agent_celery_tasks_total{task="build_failure_context",status="success"} 2"#),
-        "{metrics}"
-    );
+    mesh.wait_metric(
+        "orchestrator",
+        r#"sre_agent_celery_tasks_total{task="build_failure_context",status="success"}"#,
+        2.0,
+    )
+    .await;
     mesh.stop().await;
 
     telemetry().flush().await;

@@ -89,6 +89,8 @@ async fn one_webhook_is_one_run_one_pr_and_one_trace() {
     assert_eq!(enriched["run_id"].as_str(), Some(run_id.as_str()));
     assert_eq!(mesh.store.count_runs().await.unwrap(), 1);
 
+    mesh.wait_metric("orchestrator", r#"sre_agent_celery_tasks_total{task="run_fix_pipeline",status="success"}"#, 1.0)
+        .await;
     let metrics = mesh.scrape("orchestrator");
     assert!(metrics.contains(r#"sre_agent_pipeline_runs_total{outcome="success"} 1"#), "{metrics}");
     assert!(metrics.contains(r#"sre_agent_pipeline_stage_duration_seconds_count{stage="validate"} 1"#), "{metrics}");
@@ -198,10 +200,11 @@ async fn a_workflow_run_failure_is_resolved_into_a_run() {
     let (status, _) = mesh.webhook("workflow_run", "dddddddd-0000-4000-8000-000000000001", &body).await;
     assert_eq!(status, 200);
     assert_eq!(mesh.store.count_runs().await.unwrap(), 1);
-    let metrics = mesh.scrape("orchestrator");
-    assert!(
-        metrics.contains(r#"sre_agent_celery_tasks_total{task="process_pipeline_event",status="success"} 2"#),
-        "{metrics}"
-    );
+    mesh.wait_metric(
+        "orchestrator",
+        r#"sre_agent_celery_tasks_total{task="process_pipeline_event",status="success"}"#,
+        2.0,
+    )
+    .await;
     mesh.stop().await;
 }

@@ -52,6 +52,8 @@ async fn a_transient_failure_is_retried_later_without_holding_a_worker() {
     assert_eq!(attempts.last(), Some(&(Stage::PrCreate, StageStatus::Ok, 2)));
     assert!(run.retry_at_ms.is_none());
 
+    mesh.wait_metric("orchestrator", r#"sre_agent_celery_tasks_total{task="run_fix_pipeline",status="success"}"#, 1.0)
+        .await;
     let metrics = mesh.scrape("orchestrator");
     for (series, value) in [
         (r#"sre_agent_pipeline_retry_total{reason="transient_error"}"#, 1),
