@@ -101,6 +101,7 @@ impl PrBackend for GithubBackend {
         let ws = Workspace::Cached { cached: &cached, remote: &remote };
         let change = Change {
             head_sha: cached.sha(),
+            base: &base,
             diff: &req.diff,
             message: &req.message,
             branch: &req.branch,

@@ -116,6 +116,7 @@ impl PrBackend for LocalBackend {
         let ws = Workspace::Local { repo: &repo, url: repo_path.to_string_lossy().into_owned() };
         let change = Change {
             head_sha: &head_sha,
+            base: &base,
             diff: &req.diff,
             message: &req.message,
             branch: &branch,

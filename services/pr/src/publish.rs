@@ -4,7 +4,8 @@
 //! 1. The diff is applied in a worktree of `head_sha` (never a checkout anyone uses); a change under
 //!    `.github/` is refused; the commit is made as the agent (author and committer), with every hook off
 //!    (`core.hooksPath=/dev/null`, `--no-verify`) and no signing.
-//! 2. `git ls-remote` reads the branch on the remote.
+//! 2. `git ls-remote` reads the branch and the base on the remote (a missing base is refused here, before
+//!    anything is pushed).
 //!    - Absent: pushed with `--force-with-lease=<branch>:` (it must still be absent) → [`BranchResult::Created`].
 //!    - Present: its tip is fetched and every commit on it above `head_sha` is read. Any commit authored or
 //!      committed by someone other than the agent → [`BranchResult::Refused`], nothing pushed (the agent
@@ -104,6 +105,8 @@ impl BranchResult {
 /// What `publish` needs.
 pub struct Change<'a> {
     pub head_sha: &'a str,
+    /// The pull request's base: it must exist on the remote (checked before anything is pushed).
+    pub base: &'a str,
     pub diff: &'a str,
     pub message: &'a str,
     pub branch: &'a str,
@@ -125,7 +128,11 @@ pub async fn publish(ws: &Workspace<'_>, change: &Change<'_>) -> Result<BranchRe
 async fn publish_in(ws: &Workspace<'_>, change: &Change<'_>, wt: &std::path::Path) -> Result<BranchResult, PrError> {
     let new = commit(wt, change).await?;
     let new_tree = out(wt, &["rev-parse", &format!("{new}^{{tree}}")]).await?;
-    let Some(old) = remote_tip(ws, wt, change.branch).await? else {
+    let (tip, base_tip) = remote_tips(ws, wt, change.branch, change.base).await?;
+    if base_tip.is_none() {
+        return Err(PrError::MissingBase(change.base.to_owned()));
+    }
+    let Some(old) = tip else {
         push(ws, wt, change.branch, &new, "").await?;
         return Ok(BranchResult::Created { commit: new });
     };
@@ -179,17 +186,25 @@ async fn commit(wt: &std::path::Path, change: &Change<'_>) -> Result<String, PrE
     out(wt, &["rev-parse", "HEAD"]).await
 }
 
-/// The branch's tip on the remote, or `None`.
-async fn remote_tip(ws: &Workspace<'_>, wt: &std::path::Path, branch: &str) -> Result<Option<String>, PrError> {
-    let full = format!("refs/heads/{branch}");
+/// The tips of the branch and of the base on the remote (`None`: absent), in one `git ls-remote`.
+async fn remote_tips(
+    ws: &Workspace<'_>,
+    wt: &std::path::Path,
+    branch: &str,
+    base: &str,
+) -> Result<(Option<String>, Option<String>), PrError> {
+    let (full, full_base) = (format!("refs/heads/{branch}"), format!("refs/heads/{base}"));
     let opts = GitOptions { env: ws.env(), timeout: NETWORK_TIMEOUT, ..GitOptions::default() };
-    let listing =
-        git_with(wt, &["-c", "credential.helper=", "ls-remote", "--heads", "--", ws.url(), &full], opts).await?;
-    Ok(String::from_utf8_lossy(&listing)
-        .lines()
-        .filter_map(|l| l.split_once('\t'))
-        .find(|(_, name)| *name == full)
-        .map(|(sha, _)| sha.trim().to_owned()))
+    let args = ["-c", "credential.helper=", "ls-remote", "--heads", "--", ws.url(), &full, &full_base];
+    let listing = String::from_utf8_lossy(&git_with(wt, &args, opts).await?).into_owned();
+    let tip = |want: &str| {
+        listing
+            .lines()
+            .filter_map(|l| l.split_once('\t'))
+            .find(|(_, name)| *name == want)
+            .map(|(sha, _)| sha.trim().to_owned())
+    };
+    Ok((tip(&full), tip(&full_base)))
 }
 
 /// `new` to `refs/heads/<branch>` if the remote's branch is still `expect` (empty: still absent).
