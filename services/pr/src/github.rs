@@ -3,18 +3,20 @@
 //! 1. a session: the App installation of `failure.installation_id` (or the plain token);
 //! 2. `GET /repos/{o}/{r}`: a repository outside the installation is PERMISSION_DENIED with GitHub's
 //!    reason before any git runs; an archived one is refused; its default branch is the base of last resort;
-//! 3. the repository cache ensures `head_sha` in `<repos dir>/<owner>/<name>` (clone once, then fetch the
+//! 3. `GET /repos/{o}/{r}/pulls?head=<owner>:<branch>&state=all`: the run_key's pull requests; when the
+//!    only ones are closed (a reviewer closed or merged it), REFUSED: never reopened, nothing pushed;
+//! 4. the repository cache ensures `head_sha` in `<repos dir>/<owner>/<name>` (clone once, then fetch the
 //!    commit by id), with the installation token as an `http.extraHeader` in the git child's environment
 //!    only ([`sre_github::GitCredentials`]; never in a URL, an argument, `.git/config` or a log line);
-//! 4. [`crate::publish`]: the commit as the bot identity in a worktree, `git ls-remote`, and a push with
-//!    `--force-with-lease` unless the branch already holds the change (UNCHANGED) or holds anyone else's
-//!    commits (REFUSED: nothing pushed, nothing edited);
-//! 5. `GET /repos/{o}/{r}/pulls?head=<owner>:<branch>&state=open`: the run_key's open pull request (any
-//!    base), else `POST /repos/{o}/{r}/pulls` (a draft when asked; GitHub's 422 "A pull request already
-//!    exists" is the concurrent caller's pull request and is used; "No commits between" is
-//!    FAILED_PRECONDITION);
-//! 6. `PATCH /repos/{o}/{r}/pulls/{n}` when the title or body changed;
-//! 7. for each of `sre-agent` and `safe`/`needs-review` missing from the pull request:
+//! 5. [`crate::publish`] under a flock per branch (callers in other processes sharing the cache wait):
+//!    the commit as the bot identity in a worktree, `git ls-remote` of the branch and the base, and a push
+//!    with `--force-with-lease` unless the branch already holds the change (UNCHANGED) or holds anyone
+//!    else's commits (REFUSED: nothing pushed, nothing edited);
+//! 6. the open pull request of step 3 (any base), else `POST /repos/{o}/{r}/pulls` (a draft when asked;
+//!    GitHub's 422 "A pull request already exists" is a concurrent caller's pull request and is used; "No
+//!    commits between" is FAILED_PRECONDITION);
+//! 7. `PATCH /repos/{o}/{r}/pulls/{n}` when the title or body changed;
+//! 8. for each of `sre-agent` and `safe`/`needs-review` missing from the pull request:
 //!    `POST /repos/{o}/{r}/labels` (created if missing; 422 `already_exists` is fine), then
 //!    `POST /repos/{o}/{r}/issues/{n}/labels`.
 //!
@@ -25,13 +27,16 @@ use sre_github::{
     Auth, BotIdentity, GithubClient, GithubError, InstallationId, NewLabel, NewPullRequest, PullRequest,
     PullRequestUpdate, RepoRef, Session,
 };
-use sre_gitwork::{Remote, RepoCache};
+use sre_gitwork::{FileLock, LockMode, Remote, RepoCache};
 
 use crate::backend::{Opened, PrBackend, PrRequest};
 use crate::error::PrError;
 use crate::events::PrOutcome;
 use crate::publish::{BranchResult, Change, Identity, Workspace, publish};
 use crate::store;
+
+/// Longest wait for another caller publishing the same branch.
+const BRANCH_LOCK_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(300);
 
 pub struct GithubBackend {
     client: GithubClient,
@@ -44,6 +49,16 @@ impl GithubBackend {
     pub fn new(client: GithubClient, cache: RepoCache, bot: BotIdentity) -> Self {
         let identity = Identity { name: bot.login.clone(), email: bot.email };
         Self { client, cache, identity, login: bot.login }
+    }
+
+    /// `<cache>/.sre-agent-cache/locks/<owner>/<name>.branches/<branch with / as __>.lock`.
+    fn branch_lock(&self, repo: &RepoRef, branch: &str) -> std::path::PathBuf {
+        self.cache
+            .root()
+            .join(".sre-agent-cache/locks")
+            .join(repo.owner())
+            .join(format!("{}.branches", repo.name()))
+            .join(format!("{}.lock", branch.replace('/', "__")))
     }
 
     fn session(&self, installation_id: u64) -> Result<Session, PrError> {
@@ -95,6 +110,28 @@ impl PrBackend for GithubBackend {
             return Err(PrError::BaseIsAgentBranch(base));
         }
 
+        // The branch's pull requests, closed ones too: a pull request a reviewer closed (or merged) for this
+        // failure is never reopened or pushed to.
+        let pulls = session.pulls_for_branch(&repo, repo.owner(), &req.branch, "all").await?;
+        let existing: Option<PullRequest> = pulls.iter().find(|p| p.state == "open").cloned();
+        if existing.is_none()
+            && let Some(closed) = pulls.first()
+        {
+            tracing::warn!(number = closed.number, branch = %req.branch, "the failure's pull request was closed");
+            return Ok(Opened {
+                number: closed.number,
+                branch: req.branch.clone(),
+                url: closed.html_url.clone(),
+                commit_sha: closed.head.sha.clone(),
+                action: PrOutcome::Refused,
+                refused_reason: format!(
+                    "pull request #{} for this failure was closed: not reopening or pushing to it",
+                    closed.number
+                ),
+                draft: closed.draft,
+            });
+        }
+
         let creds = session.git_credentials().await?;
         let remote = Remote::new(creds.remote_url(&repo))?.with_env(creds.git_env());
         let cached = self.cache.ensure(&req.repo, &req.head_sha, Some(&base), &remote).await?;
@@ -107,11 +144,15 @@ impl PrBackend for GithubBackend {
             branch: &req.branch,
             identity: &self.identity,
         };
-        let result = publish(&ws, &change).await?;
+        // One publisher per branch at a time, across the processes sharing the cache: a concurrent caller
+        // then sees the branch the first one pushed instead of losing the lease.
+        let lock = self.branch_lock(&repo, &req.branch);
+        let held = FileLock::acquire(&lock, LockMode::Exclusive, BRANCH_LOCK_TIMEOUT).await?;
+        let result = publish(&ws, &change).await;
+        drop(held);
         drop(cached);
+        let result = result?;
 
-        let existing: Option<PullRequest> =
-            session.open_pulls_for_branch(&repo, repo.owner(), &req.branch).await?.into_iter().next();
         if let BranchResult::Refused { reason, tip, foreign_commits } = &result {
             tracing::warn!(branch = %req.branch, foreign_commits, "someone else's commits are on the branch");
             return Ok(Opened {

@@ -335,34 +335,62 @@ async fn outside_the_installation_and_bad_input_are_clear_errors() {
     env.server.stop().await;
 }
 
+/// A client of the fake as a maintainer (a plain token that can see every repository).
+fn maintainer(fake: &FakeGithub) -> sre_github::Session {
+    fake.add_plain_token("ghp_maintainer0123456789", "maintainer");
+    let auth = sre_github::Auth::Token(sre_github::SecretToken::new("ghp_maintainer0123456789"));
+    let config = sre_github::GithubConfig::github_com(auth).with_base_urls(&fake.api_url(), &fake.git_url()).unwrap();
+    let metrics = sre_github::GithubMetrics::register(&SharedRegistry::default());
+    sre_github::GithubClient::new(config, metrics).unwrap().with_token().unwrap()
+}
+
+#[tokio::test]
+async fn a_closed_pull_request_is_never_reopened_or_pushed_to() {
+    let (_captured, _guard) = Captured::install();
+    let mut env = env().await;
+    let branch = branch();
+    let first = env.create(request(&env.sha, &env.diff)).await.unwrap();
+    let repo = sre_github::RepoRef::parse(REPO).unwrap();
+    let close = sre_github::PullRequestUpdate { state: Some("closed".into()), ..Default::default() };
+    maintainer(&env.fake).update_pull(&repo, first.number, &close).await.unwrap();
+
+    env.fake.clear_calls();
+    let refused = env.create(request(&env.sha, &env.diff2)).await.unwrap();
+    assert_eq!((refused.action(), refused.number, refused.url.as_str()), (PrAction::Refused, 1, first.url.as_str()));
+    assert_eq!(refused.refused_reason, "pull request #1 for this failure was closed: not reopening or pushing to it");
+    assert_eq!(refused.commit_sha, first.commit_sha);
+    let calls = env.fake.calls();
+    let rest: Vec<String> =
+        calls.iter().filter(|c| c.host == Host::Api).map(|c| format!("{} {:?}", c.method, c.route)).collect();
+    assert_eq!(rest, ["GET Repo", "GET Pulls"], "{:#?}", shape(&calls));
+    assert!(calls.iter().all(|c| c.host != Host::Git), "no git at all");
+    assert!(calls.iter().any(|c| c.query.contains("state=all")));
+    assert_eq!(env.fake.branch_head(REPO, &branch).as_deref(), Some(first.commit_sha.as_str()));
+    assert_eq!(env.fake.pulls(REPO).len(), 1);
+    env.server.stop().await;
+}
+
 #[tokio::test]
 async fn no_commits_between_is_a_typed_error() {
     let (_captured, _guard) = Captured::install();
     let mut env = env().await;
     let branch = branch();
-    let first = env.create(request(&env.sha, &env.diff)).await.unwrap();
-    // Someone merges the fix into main and closes the pull request; then the failure is delivered again.
-    git(&env.bare(), &["update-ref", "refs/heads/main", &first.commit_sha]);
-    env.fake.add_plain_token("ghp_maintainer0123456789", "maintainer");
-    let maintainer = sre_github::GithubClient::new(
-        sre_github::GithubConfig::github_com(sre_github::Auth::Token(sre_github::SecretToken::new(
-            "ghp_maintainer0123456789",
-        )))
-        .with_base_urls(&env.fake.api_url(), &env.fake.git_url())
-        .unwrap(),
-        sre_github::GithubMetrics::register(&SharedRegistry::default()),
-    )
-    .unwrap()
-    .with_token()
-    .unwrap();
-    let repo = sre_github::RepoRef::parse(REPO).unwrap();
-    let close = sre_github::PullRequestUpdate { state: Some("closed".into()), ..Default::default() };
-    maintainer.update_pull(&repo, 1, &close).await.unwrap();
+    // The agent's fix was pushed (its process stopped before opening the pull request) and main was then
+    // fast-forwarded to it: nothing is left to propose.
+    let bare = env.bare();
+    git(&bare, &["update-ref", &format!("refs/heads/{branch}"), &env.sha]);
+    let email = format!("{BOT}@users.noreply.127.0.0.1");
+    let tip = env.fake.commit(REPO, &branch, &[("app.py", "x = 1\nprint(x)\n")], "Fix", (BOT, &email)).unwrap();
+    git(&bare, &["update-ref", "refs/heads/main", &tip]);
 
     let err = env.create(request(&env.sha, &env.diff)).await.unwrap_err();
     assert_eq!(err.code(), Code::FailedPrecondition, "{err:?}");
     assert_eq!(err.message(), format!("no commits between main and {branch}: main already holds this change"));
-    assert_eq!(env.fake.pulls(REPO).len(), 1);
+    let posts: Vec<u16> =
+        env.fake.calls_to(Route::Pulls).iter().filter(|c| c.method == "POST").map(|c| c.status).collect();
+    assert_eq!(posts, [422]);
+    assert_eq!(pushes(&env.fake.calls()), 0, "the branch already held the fix");
+    assert!(env.fake.pulls(REPO).is_empty());
     env.server.stop().await;
 }
 
