@@ -12,7 +12,8 @@
 //! | `--github-bot-login` | `SRE_GITHUB_BOT_LOGIN` | `sre-agent[bot]` |
 //! | `--github-bot-email` | `SRE_GITHUB_BOT_EMAIL` | `<login>@users.noreply.<git host>` |
 //!
-//! App credentials win over a token when both are set (an Actions job always has a `GITHUB_TOKEN`).
+//! App credentials win over a token when both are set (an Actions job always has a `GITHUB_TOKEN`). A
+//! variable set to the empty string counts as unset (Compose and `.env` files often leave them empty).
 
 use std::fmt;
 use std::path::PathBuf;
@@ -21,9 +22,9 @@ use std::str::FromStr;
 use crate::config::{AppCredentials, Auth, GITHUB_API, GITHUB_GIT, GithubConfig, SecretToken};
 use crate::error::GithubError;
 
-/// A token given on the command line or in `GITHUB_TOKEN`: redacted in `Debug`.
+/// A token given on the command line or in `GITHUB_TOKEN`: redacted in `Debug`; empty means none.
 #[derive(Clone)]
-pub struct TokenArg(SecretToken);
+pub struct TokenArg(Option<SecretToken>);
 
 impl fmt::Debug for TokenArg {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -36,19 +37,25 @@ impl FromStr for TokenArg {
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let s = s.trim();
         if s.is_empty() {
-            return Err("must not be empty".to_owned());
+            return Ok(Self(None));
         }
         if s.chars().any(|c| c.is_whitespace() || c.is_control()) {
             return Err("must not contain whitespace".to_owned());
         }
-        Ok(Self(SecretToken::new(s)))
+        Ok(Self(Some(SecretToken::new(s))))
     }
 }
 
 impl TokenArg {
-    pub fn secret(&self) -> &SecretToken {
-        &self.0
+    /// The token, `None` when it was given empty.
+    pub fn secret(&self) -> Option<&SecretToken> {
+        self.0.as_ref()
     }
+}
+
+/// `None` for an absent or empty (after trimming) value.
+fn given(value: Option<&str>) -> Option<&str> {
+    value.map(str::trim).filter(|v| !v.is_empty())
 }
 
 /// Who the agent's commits and pull requests are by: the App's bot account (`<slug>[bot]`), or the account
@@ -66,10 +73,10 @@ pub struct BotIdentity {
 pub struct GithubArgs {
     /// GitHub App id (with --github-private-key-file)
     #[arg(long = "github-app-id", env = "GITHUB_APP_ID", value_name = "GITHUB_APP_ID")]
-    pub app_id: Option<u64>,
+    pub app_id: Option<String>,
     /// The GitHub App's private key, a PEM file (with --github-app-id)
     #[arg(long = "github-private-key-file", env = "GITHUB_PRIVATE_KEY_FILE", value_name = "GITHUB_PRIVATE_KEY_FILE")]
-    pub private_key_file: Option<PathBuf>,
+    pub private_key_file: Option<String>,
     /// A plain token (Actions GITHUB_TOKEN or a fine-grained PAT) instead of an App; ignored when the App is set
     #[arg(long = "github-token", env = "GITHUB_TOKEN", value_name = "GITHUB_TOKEN", hide_env_values = true)]
     pub token: Option<TokenArg>,
@@ -97,8 +104,16 @@ impl GithubArgs {
     /// The client configuration: `None` when neither an App nor a token is configured; an error naming the
     /// variable when the App is half configured, the key unreadable or a URL invalid.
     pub fn config(&self) -> Result<Option<GithubConfig>, GithubError> {
-        let auth = match (self.app_id, &self.private_key_file) {
-            (Some(app_id), Some(path)) => Auth::App(AppCredentials::from_pem_file(app_id, path).map_err(|e| {
+        let app_id = match given(self.app_id.as_deref()) {
+            Some(id) => Some(
+                id.parse::<u64>()
+                    .map_err(|_| GithubError::Config(format!("GITHUB_APP_ID {id:?} is not a number (the App's id)")))?,
+            ),
+            None => None,
+        };
+        let key_file = given(self.private_key_file.as_deref()).map(PathBuf::from);
+        let auth = match (app_id, key_file) {
+            (Some(app_id), Some(path)) => Auth::App(AppCredentials::from_pem_file(app_id, &path).map_err(|e| {
                 GithubError::Config(format!(
                     "GITHUB_PRIVATE_KEY_FILE: {}",
                     e.to_string().trim_start_matches("invalid GitHub configuration: ")
@@ -114,12 +129,14 @@ impl GithubArgs {
                     "GITHUB_PRIVATE_KEY_FILE is set but GITHUB_APP_ID is not: an App needs both".to_owned(),
                 ));
             }
-            (None, None) => match &self.token {
-                Some(token) => Auth::Token(token.secret().clone()),
+            (None, None) => match self.token.as_ref().and_then(TokenArg::secret) {
+                Some(token) => Auth::Token(token.clone()),
                 None => return Ok(None),
             },
         };
-        let config = GithubConfig::github_com(auth).with_base_urls(&self.api_url, &self.git_url).map_err(|e| {
+        let api_url = given(Some(&self.api_url)).unwrap_or(GITHUB_API);
+        let git_url = given(Some(&self.git_url)).unwrap_or(GITHUB_GIT);
+        let config = GithubConfig::github_com(auth).with_base_urls(api_url, git_url).map_err(|e| {
             let which = if e.to_string().contains("api_base") { "SRE_GITHUB_API_URL" } else { "SRE_GITHUB_GIT_URL" };
             GithubError::Config(format!("{which}: {e}"))
         })?;
@@ -128,7 +145,7 @@ impl GithubArgs {
 
     /// The identity of the agent's commits: `--github-bot-login` and `--github-bot-email` (or its default).
     pub fn bot_identity(&self) -> Result<BotIdentity, GithubError> {
-        let login = self.bot_login.trim();
+        let login = given(Some(&self.bot_login)).unwrap_or("sre-agent[bot]");
         let login_ok = !login.is_empty()
             && login.len() <= 64
             && login.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '[' | ']'));
@@ -137,10 +154,10 @@ impl GithubArgs {
                 "SRE_GITHUB_BOT_LOGIN {login:?} is not a GitHub login (letters, digits, -, and [bot])"
             )));
         }
-        let email = match &self.bot_email {
-            Some(email) => email.trim().to_owned(),
+        let email = match given(self.bot_email.as_deref()) {
+            Some(email) => email.to_owned(),
             None => {
-                let host = reqwest::Url::parse(&self.git_url)
+                let host = reqwest::Url::parse(given(Some(&self.git_url)).unwrap_or(GITHUB_GIT))
                     .ok()
                     .and_then(|u| u.host_str().map(str::to_owned))
                     .unwrap_or_else(|| "github.com".to_owned());
@@ -202,8 +219,8 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("GITHUB_PRIVATE_KEY_FILE") && err.contains("/nonexistent.pem"), "{err}");
-        let err = parse(&["--github-app-id", "seven"]).unwrap_err().to_string();
-        assert!(err.contains("GITHUB_APP_ID"), "{err}");
+        let err = parse(&["--github-app-id", "seven"]).unwrap().github.config().unwrap_err().to_string();
+        assert!(err.contains("GITHUB_APP_ID") && err.contains("seven"), "{err}");
     }
 
     #[test]
@@ -215,7 +232,7 @@ mod tests {
         assert!(matches!(config.auth, Auth::Token(ref t) if t.expose_secret() == "ghp_verysecret"));
         assert_eq!(config.api_base.as_str(), "https://ghe.example.com/api/v3");
         assert!(!format!("{config:?}").contains("verysecret"));
-        assert!(parse(&["--github-token", " "]).is_err());
+        assert!(parse(&["--github-token", "two words"]).is_err());
         let err = parse(&["--github-token", "t", "--github-git-url", "ftp://x"]).unwrap().github.config().unwrap_err();
         assert!(err.to_string().contains("SRE_GITHUB_GIT_URL"), "{err}");
     }
@@ -234,6 +251,34 @@ mod tests {
         std::fs::write(&key, PEM).unwrap();
         let err = p.github.config().unwrap_err().to_string();
         assert!(err.contains("GITHUB_PRIVATE_KEY_FILE") && !err.contains("MIIE"), "{err}");
+    }
+
+    #[test]
+    fn empty_values_count_as_unset() {
+        let p = parse(&[
+            "--github-app-id",
+            "",
+            "--github-private-key-file",
+            " ",
+            "--github-token",
+            "",
+            "--github-api-url",
+            "",
+            "--github-bot-login",
+            "",
+            "--github-bot-email",
+            "",
+        ])
+        .unwrap();
+        assert!(p.github.config().unwrap().is_none());
+        let p = parse(&["--github-app-id", "", "--github-token", "ghp_x", "--github-git-url", ""]).unwrap();
+        let config = p.github.config().unwrap().unwrap();
+        assert!(matches!(config.auth, Auth::Token(_)));
+        assert_eq!(
+            (config.api_base.as_str(), config.git_base.as_str()),
+            ("https://api.github.com/", "https://github.com/")
+        );
+        assert_eq!(p.github.bot_identity().unwrap().login, "sre-agent[bot]");
     }
 
     #[test]
