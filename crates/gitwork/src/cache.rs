@@ -16,7 +16,7 @@
 //!   fetches never race on refs or the shallow file while readers keep reading.
 //! - `git worktree prune` at every ensure drops the registrations of worktrees whose directories are gone
 //!   (a process killed before it removed its worktree).
-//! - A disk cap: after each ensure, when the clones the cache made exceed [`CacheOptions::max_bytes`], the
+//! - A disk cap: after each ensure that cloned or fetched, when the clones the cache made exceed [`CacheOptions::max_bytes`], the
 //!   least recently ensured ones are removed until the total fits, skipping every clone someone holds.
 //!   Repositories the cache did not clone (no `sre-agent/cache-used` stamp) are never fetched into, counted
 //!   or removed.
@@ -285,11 +285,13 @@ impl RepoCache {
         let timeout = self.options.lock_timeout;
         for _ in 0..3 {
             let mut lock = FileLock::acquire(&use_lock, LockMode::Shared, timeout).await?;
+            let mut grew = false;
             if !dir.exists() {
                 drop(lock);
                 let mut exclusive = FileLock::acquire(&use_lock, LockMode::Exclusive, timeout).await?;
                 if !dir.exists() {
                     self.clone_into(full_name, &dir, sha, branch, remote).await?;
+                    grew = true;
                 }
                 exclusive.downgrade()?;
                 lock = exclusive;
@@ -312,7 +314,7 @@ impl RepoCache {
                 }
                 return Err(CacheError::NotManaged(full_name.to_owned()));
             }
-            self.refresh(full_name, &dir, &fetch_lock, sha, branch, remote).await?;
+            grew |= self.refresh(full_name, &dir, &fetch_lock, sha, branch, remote).await?;
             let stamp = dir.join(STAMP);
             std::fs::OpenOptions::new()
                 .create(true)
@@ -332,19 +334,23 @@ impl RepoCache {
                 options: self.options.clone(),
                 _lock: lock,
             };
-            match self.evict_except(Some(full_name)).await {
-                Ok(evicted) if !evicted.is_empty() => {
-                    tracing::info!(evicted = evicted.len(), "repository cache evicted")
+            // Only a clone or a fetch makes the cache bigger: the sizes are walked then, not on every call.
+            if grew {
+                match self.evict_except(Some(full_name)).await {
+                    Ok(evicted) if !evicted.is_empty() => {
+                        tracing::info!(evicted = evicted.len(), "repository cache evicted");
+                    }
+                    Ok(_) => {}
+                    Err(e) => tracing::warn!(error = %e, "repository cache eviction failed"),
                 }
-                Ok(_) => {}
-                Err(e) => tracing::warn!(error = %e, "repository cache eviction failed"),
             }
             return Ok(cached);
         }
         Err(CacheError::Busy(full_name.to_owned()))
     }
 
-    /// Points origin at the clean URL (when it changed) and fetches the commit when it is missing.
+    /// Points origin at the clean URL (when it changed) and fetches the commit when it is missing; true when
+    /// something was fetched.
     async fn refresh(
         &self,
         full_name: &str,
@@ -353,23 +359,24 @@ impl RepoCache {
         sha: &str,
         branch: Option<&str>,
         remote: &Remote,
-    ) -> Result<(), CacheError> {
+    ) -> Result<bool, CacheError> {
         let current = git(dir, &["config", "--get", "remote.origin.url"], None)
             .await
             .map(|out| String::from_utf8_lossy(&out).trim().to_owned())
             .unwrap_or_default();
         let url_changed = current != remote.url();
         if !url_changed && has_commit(dir, sha).await {
-            return Ok(());
+            return Ok(false);
         }
         let _fetching = FileLock::acquire(fetch_lock, LockMode::Exclusive, self.options.lock_timeout).await?;
         if url_changed {
             git(dir, &["config", "remote.origin.url", remote.url()], None).await?;
         }
-        if !has_commit(dir, sha).await {
-            self.fetch_sha(full_name, dir, sha, branch, remote).await?;
+        if has_commit(dir, sha).await {
+            return Ok(false);
         }
-        Ok(())
+        self.fetch_sha(full_name, dir, sha, branch, remote).await?;
+        Ok(true)
     }
 
     /// A new clone in a temporary directory, renamed into place once it holds the commit.
