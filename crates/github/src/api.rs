@@ -229,8 +229,23 @@ impl Session {
         head_owner: &str,
         branch: &str,
     ) -> Result<Vec<PullRequest>, GithubError> {
+        self.pulls_for_branch(repo, head_owner, branch, "open").await
+    }
+
+    /// Pull requests whose head is `head_owner:branch` in `state` (`open`, `closed` or `all`), newest first
+    /// (one page of 100): whether a branch's pull request was closed, not only whether one is open.
+    pub async fn pulls_for_branch(
+        &self,
+        repo: &RepoRef,
+        head_owner: &str,
+        branch: &str,
+        state: &str,
+    ) -> Result<Vec<PullRequest>, GithubError> {
         non_empty("branch", branch)?;
         non_empty("head owner", head_owner)?;
+        if !matches!(state, "open" | "closed" | "all") {
+            return Err(GithubError::InvalidInput(format!("pull request state {state:?} is not open, closed or all")));
+        }
         let req = Request::api(
             Endpoint::Pulls,
             Method::GET,
@@ -240,7 +255,7 @@ impl Session {
         )
         .repo(repo)
         .query("head", format!("{head_owner}:{branch}"))
-        .query("state", "open")
+        .query("state", state)
         .query("per_page", PER_PAGE.to_string());
         self.get_json(&req).await
     }

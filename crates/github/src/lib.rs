@@ -18,6 +18,10 @@
 //!   models (and its 2.5-minute cold build).
 //!
 //! # Layout
+//! - [`args`] — [`GithubArgs`], the flags and variables (`GITHUB_APP_ID`, `GITHUB_PRIVATE_KEY_FILE`,
+//!   `GITHUB_TOKEN`, `SRE_GITHUB_API_URL`, `SRE_GITHUB_GIT_URL`, `SRE_GITHUB_BOT_LOGIN`,
+//!   `SRE_GITHUB_BOT_EMAIL`) a binary flattens into its config, giving a [`GithubConfig`] and the
+//!   [`BotIdentity`];
 //! - [`config`] — [`GithubConfig`] (base URLs, [`Auth`], timeouts, [`RetryPolicy`]) as plain values;
 //! - [`client`] — [`GithubClient`] (shared connection pool, installation-token cache, rate-limit state) and
 //!   [`Session`] (one credential); every attempt goes through one executor;
@@ -38,6 +42,7 @@
 //! request (and back) is GraphQL-only on GitHub (`markPullRequestReadyForReview`), not done here.
 
 pub mod api;
+pub mod args;
 pub mod client;
 pub mod config;
 pub mod error;
@@ -47,6 +52,7 @@ pub mod metrics;
 pub mod time;
 pub mod types;
 
+pub use args::{BotIdentity, GithubArgs, TokenArg};
 pub use client::{GithubClient, Session};
 pub use config::{AppCredentials, Auth, GithubConfig, RetryPolicy, SecretToken};
 pub use error::{GithubError, ValidationDetail};

@@ -412,6 +412,21 @@ async fn pull_requests_labels_and_the_422_for_an_existing_pull() {
     assert_eq!(on_pull[0].color, "0e8a16");
     assert_eq!(env.fake.pulls(REPO)[0].5, vec!["sre-agent", "ci-fix:compile"]);
 
+    // Closed: gone from the open list, still found with state=all.
+    let close = PullRequestUpdate { state: Some("closed".into()), ..Default::default() };
+    env.gh.update_pull(&env.repo, first.pull.number, &close).await.unwrap();
+    assert!(env.gh.open_pulls_for_branch(&env.repo, "octo", "sre-agent/fix-1").await.unwrap().is_empty());
+    let all = env.gh.pulls_for_branch(&env.repo, "octo", "sre-agent/fix-1", "all").await.unwrap();
+    assert_eq!(
+        all.iter().map(|p| (p.number, p.state.as_str())).collect::<Vec<_>>(),
+        vec![(first.pull.number, "closed")]
+    );
+    assert!(matches!(
+        env.gh.pulls_for_branch(&env.repo, "octo", "sre-agent/fix-1", "merged").await,
+        Err(GithubError::InvalidInput(_))
+    ));
+    assert!(env.fake.calls_to(Route::Pulls).last().unwrap().query.contains("state=all"));
+
     // A head with nothing new: GitHub's "No commits between" stays a validation error.
     let err = env.gh.create_pull(&env.repo, &new_pull("main")).await.unwrap_err();
     assert!(

@@ -9,6 +9,12 @@ use std::time::Duration;
 use tokio::io::AsyncWriteExt;
 use tokio::process::Command;
 
+pub mod cache;
+pub mod lock;
+
+pub use cache::{CacheError, CacheOptions, CachedRepo, Remote, RepoCache};
+pub use lock::{FileLock, LockError, LockMode};
+
 /// Longest a single git command may take.
 const GIT_TIMEOUT: Duration = Duration::from_secs(60);
 
@@ -33,18 +39,47 @@ pub type GitResult<T> = Result<T, GitError>;
 
 /// Runs `git args` in `dir`, feeding `stdin` if given; errors carry git's stderr.
 pub async fn git(dir: &Path, args: &[&str], stdin: Option<&[u8]>) -> GitResult<Vec<u8>> {
+    git_with(dir, args, GitOptions { stdin, ..GitOptions::default() }).await
+}
+
+/// How [`git_with`] runs git: input, extra environment (credentials as `GIT_CONFIG_*`, identities), bound.
+#[derive(Clone, Copy)]
+pub struct GitOptions<'a> {
+    pub stdin: Option<&'a [u8]>,
+    /// Set on the child only. Values may be secrets: they never appear in errors or logs.
+    pub env: &'a [(String, String)],
+    pub timeout: Duration,
+}
+
+impl Default for GitOptions<'_> {
+    fn default() -> Self {
+        Self { stdin: None, env: &[], timeout: GIT_TIMEOUT }
+    }
+}
+
+impl std::fmt::Debug for GitOptions<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let keys: Vec<&str> = self.env.iter().map(|(k, _)| k.as_str()).collect();
+        f.debug_struct("GitOptions").field("env_keys", &keys).field("timeout", &self.timeout).finish()
+    }
+}
+
+/// Runs `git args` in `dir` with [`GitOptions`]; errors carry the arguments and git's stderr (never the
+/// environment).
+pub async fn git_with(dir: &Path, args: &[&str], opts: GitOptions<'_>) -> GitResult<Vec<u8>> {
     let mut cmd = Command::new("git");
     cmd.arg("-C").arg(dir).args(args);
     cmd.env("GIT_TERMINAL_PROMPT", "0").env("LC_ALL", "C");
-    cmd.stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() });
+    cmd.envs(opts.env.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+    cmd.stdin(if opts.stdin.is_some() { Stdio::piped() } else { Stdio::null() });
     cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).kill_on_drop(true);
     let mut child = cmd.spawn()?;
-    if let (Some(input), Some(mut pipe)) = (stdin, child.stdin.take()) {
+    if let (Some(input), Some(mut pipe)) = (opts.stdin, child.stdin.take()) {
         pipe.write_all(input).await?;
         drop(pipe);
     }
     let joined = args.join(" ");
-    let out = tokio::time::timeout(GIT_TIMEOUT, child.wait_with_output())
+    let out = tokio::time::timeout(opts.timeout, child.wait_with_output())
         .await
         .map_err(|_| GitError::Timeout(joined.clone()))??;
     if out.status.success() {
@@ -57,6 +92,25 @@ pub async fn git(dir: &Path, args: &[&str], stdin: Option<&[u8]>) -> GitResult<V
     }
 }
 
+/// Splits and checks `owner/name`: two parts of `[A-Za-z0-9._-]`, neither `.` nor `..`, so that
+/// `repos_dir/owner/name` can never escape the repos dir.
+pub fn split_name(full_name: &str) -> GitResult<(&str, &str)> {
+    let valid_part = |p: &str| {
+        !p.is_empty()
+            && p != "."
+            && p != ".."
+            && p.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
+    };
+    let mut parts = full_name.split('/');
+    let (Some(owner), Some(name), None) = (parts.next(), parts.next(), parts.next()) else {
+        return Err(GitError::InvalidName(full_name.to_owned()));
+    };
+    if !valid_part(owner) || !valid_part(name) {
+        return Err(GitError::InvalidName(full_name.to_owned()));
+    }
+    Ok((owner, name))
+}
+
 /// A repository resolved from its `owner/name` under the repos dir.
 #[derive(Clone, Debug)]
 pub struct Repo {
@@ -67,19 +121,7 @@ pub struct Repo {
 impl Repo {
     /// Resolves `owner/name` to `repos_dir/owner/name`, refusing anything that could escape the dir.
     pub fn open(repos_dir: &Path, full_name: &str) -> GitResult<Self> {
-        let valid_part = |p: &str| {
-            !p.is_empty()
-                && p != "."
-                && p != ".."
-                && p.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
-        };
-        let mut parts = full_name.split('/');
-        let (Some(owner), Some(name), None) = (parts.next(), parts.next(), parts.next()) else {
-            return Err(GitError::InvalidName(full_name.to_owned()));
-        };
-        if !valid_part(owner) || !valid_part(name) {
-            return Err(GitError::InvalidName(full_name.to_owned()));
-        }
+        let (owner, name) = split_name(full_name)?;
         let path = repos_dir.join(owner).join(name);
         if !path.join(".git").exists() && !path.join("HEAD").exists() {
             return Err(GitError::NotFound(full_name.to_owned()));

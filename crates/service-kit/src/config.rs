@@ -46,6 +46,27 @@ impl DataArgs {
     }
 }
 
+/// The shared repository cache under the repos dir (sre-gitwork's `RepoCache`).
+#[derive(Clone, Debug, clap::Args)]
+pub struct CacheArgs {
+    /// Bytes the cached clones may take together; the least recently used are removed beyond it (0: no cap)
+    #[arg(long, env = "SRE_CACHE_MAX_BYTES", value_name = "SRE_CACHE_MAX_BYTES", default_value_t = 10 * 1024 * 1024 * 1024)]
+    pub cache_max_bytes: u64,
+    /// Fetch single commits (--depth=1) instead of their whole history
+    #[arg(long, env = "SRE_CACHE_SHALLOW", value_name = "SRE_CACHE_SHALLOW", default_value_t = true, action = clap::ArgAction::Set)]
+    pub cache_shallow: bool,
+}
+
+impl CacheArgs {
+    pub fn options(&self) -> sre_gitwork::CacheOptions {
+        sre_gitwork::CacheOptions {
+            max_bytes: self.cache_max_bytes,
+            shallow: self.cache_shallow,
+            ..sre_gitwork::CacheOptions::default()
+        }
+    }
+}
+
 /// A secret from the environment. Debug and Display never show it.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Secret(String);
@@ -98,6 +119,8 @@ mod tests {
         serve: ServeArgs,
         #[command(flatten)]
         data: DataArgs,
+        #[command(flatten)]
+        cache: CacheArgs,
         #[arg(long, env = "SRE_TEST_ONLY_SECRET", hide_env_values = true)]
         secret: Option<Secret>,
         #[command(subcommand)]
@@ -111,7 +134,12 @@ mod tests {
         assert_eq!(p.serve.drain_grace_ms, 500);
         assert_eq!(p.data.repos_dir(), PathBuf::from("data/repos"));
         assert_eq!(p.command, Some(Command::HealthProbe));
+        assert_eq!((p.cache.cache_max_bytes, p.cache.cache_shallow), (10 << 30, true));
         assert!(!format!("{p:?}").contains("s3"), "secrets never print");
+        let p = Probe::try_parse_from(["x", "--cache-max-bytes", "5", "--cache-shallow", "false"]).unwrap();
+        assert_eq!((p.cache.options().max_bytes, p.cache.options().shallow), (5, false));
+        let err = Probe::try_parse_from(["x", "--cache-max-bytes", "lots"]).unwrap_err().to_string();
+        assert!(err.contains("SRE_CACHE_MAX_BYTES"), "{err}");
         let err = Probe::try_parse_from(["x", "--http-addr", "nope"]).unwrap_err().to_string();
         assert!(err.contains("SRE_HTTP_ADDR"), "{err}");
         assert!(Probe::try_parse_from(["x", "--secret", " "]).is_err());

@@ -1,15 +1,18 @@
-//! The pr service's configuration (docs/conventions.md), parsed once.
+//! The pr service's configuration (docs/conventions.md, docs/github.md), parsed once.
 
-use sre_service_kit::config::{Command, DataArgs, ServeArgs};
+use sre_github::GithubArgs;
+use sre_service_kit::config::{CacheArgs, Command, DataArgs, ServeArgs};
 
 /// Where pull requests go.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum Backend {
-    /// Branches and PR records in the local repository under the repos dir (the embedded default).
+    /// The repository under the repos dir is the remote; PR records in its git dir (the embedded default).
     Local,
+    /// GitHub: branches pushed with the App's installation token, pull requests through the REST API.
+    Github,
 }
 
-/// sre-pr: commits the fix on a branch and opens the pull request.
+/// sre-pr: commits the fix on the failure's branch and opens (or updates) its pull request.
 #[derive(Clone, Debug, clap::Parser)]
 #[command(name = "sre-pr", version)]
 pub struct Config {
@@ -20,6 +23,10 @@ pub struct Config {
     pub serve: ServeArgs,
     #[command(flatten)]
     pub data: DataArgs,
+    #[command(flatten)]
+    pub cache: CacheArgs,
+    #[command(flatten)]
+    pub github: GithubArgs,
     #[command(subcommand)]
     pub command: Option<Command>,
 }
@@ -27,13 +34,28 @@ pub struct Config {
 #[cfg(test)]
 mod tests {
     use clap::Parser;
+    use sre_telemetry::SharedRegistry;
 
     use super::*;
 
     #[test]
-    fn only_the_local_backend_exists_yet() {
-        assert_eq!(Config::try_parse_from(["sre-pr", "--backend", "local"]).unwrap().backend, Backend::Local);
-        let err = Config::try_parse_from(["sre-pr", "--backend", "github"]).unwrap_err().to_string();
-        assert!(err.contains("SRE_PR_BACKEND") && err.contains("github"), "{err}");
+    fn backends() {
+        assert_eq!(Config::try_parse_from(["sre-pr"]).unwrap().backend, Backend::Local);
+        assert_eq!(Config::try_parse_from(["sre-pr", "--backend", "github"]).unwrap().backend, Backend::Github);
+        let err = Config::try_parse_from(["sre-pr", "--backend", "gitlab"]).unwrap_err().to_string();
+        assert!(err.contains("SRE_PR_BACKEND") && err.contains("gitlab"), "{err}");
+    }
+
+    #[test]
+    fn the_github_backend_needs_credentials() {
+        let registry = SharedRegistry::default();
+        let config = Config::try_parse_from(["sre-pr", "--backend", "github"]).unwrap();
+        let err = crate::build(&config, &registry).map(|_| ()).unwrap_err().to_string();
+        assert!(err.contains("GITHUB_APP_ID") && err.contains("GITHUB_TOKEN"), "{err}");
+        let config = Config::try_parse_from(["sre-pr", "--backend", "github", "--github-app-id", "3"]).unwrap();
+        let err = crate::build(&config, &SharedRegistry::default()).map(|_| ()).unwrap_err().to_string();
+        assert!(err.contains("GITHUB_PRIVATE_KEY_FILE"), "{err}");
+        let config = Config::try_parse_from(["sre-pr", "--backend", "github", "--github-token", "t"]).unwrap();
+        assert!(crate::build(&config, &SharedRegistry::default()).is_ok());
     }
 }

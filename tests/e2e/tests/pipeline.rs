@@ -53,8 +53,12 @@ async fn one_webhook_is_one_run_one_pr_and_one_trace() {
     );
     let pr = run.pr.clone().expect("a PR");
     assert_eq!(pr.number, 1);
+    // One branch per failure: sre-agent/<category>/<first 10 hex digits of sha256(run_key)>.
+    assert_eq!(pr.branch, sre_pr::store::branch_name("lint", &run.run_key));
+    assert!(pr.branch.starts_with("sre-agent/lint/") && pr.branch.len() == "sre-agent/lint/".len() + 10);
     let repo = mesh.repos_dir().join("acme/app");
     assert_eq!(show(&repo, &pr.branch, "app.py"), "def add(a, b):\n    return a + b");
+    assert_eq!(show(&repo, &format!("{}^", pr.branch), "app.py"), "def add(a, b):   \n    return a + b", "on head_sha");
 
     // The runs API serves every artifact the run made.
     let (status, artifacts) = mesh.get(&format!("/api/v1/runs/{run_id}/artifacts")).await;
