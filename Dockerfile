@@ -1,5 +1,6 @@
 # syntax=docker/dockerfile:1.7
-# One image for the seven sre-agent processes; docker-compose.yml picks the binary with `command`.
+# One image for the seven sre-agent processes (and the `sre-agent` command line: `docker compose exec gateway
+# sre-agent runs`); docker-compose.yml picks the binary with `command`.
 #
 #   docker build -t sre-agent:local .
 #
@@ -15,7 +16,7 @@ RUN --mount=type=cache,target=/usr/local/cargo/registry,sharing=locked \
     --mount=type=cache,target=/src/target,sharing=locked \
     cargo build --release --workspace --locked \
  && mkdir -p /out \
- && for bin in sre-gateway sre-orchestrator sre-planner sre-policy sre-scanner sre-validator sre-pr; do \
+ && for bin in sre-gateway sre-orchestrator sre-planner sre-policy sre-scanner sre-validator sre-pr sre-agent; do \
         cp "target/release/${bin}" /out/; \
     done
 

@@ -209,7 +209,11 @@ done
 cat <<EOF
 
 sre-agent mesh is up (data: $DATA, logs: $LOG_DIR)
-  API / webhooks   $GATEWAY_URL  (POST /webhooks/github, GET /api/v1/runs/{run_id}, /health, /ready, /metrics)
+  API / webhooks   $GATEWAY_URL  (POST /webhooks/github, POST|GET /api/v1/runs[/{run_id}], /health, /ready, /metrics)
+  command line     $BIN_DIR/sre-agent  (repositories in $DATA/repos/OWNER/NAME; --help on every verb)
+                     sre-agent run --repo OWNER/NAME --sha HEAD --command 'make test'   a local failure, followed to its PR
+                     sre-agent runs [RUN_ID] [--artifact diff]                          the runs, one run, its patch
+                     sre-agent diagnose LOG_FILE                                        a job log explained, offline
   orchestrator     http://$HOST:${HTTP_PORT[orchestrator]}/metrics
 EOF
 for name in "${GRPC_SERVICES[@]}"; do
@@ -230,5 +234,5 @@ cat <<EOF
   webhook secret   in $ENV_FILE
   grpcurl          PATH="$PYVENV_DIR/bin:\$PATH" grpcurl -plaintext $HOST:${GRPC_PORT[planner]} list
                    grpcurl -plaintext $HOST:${GRPC_PORT[planner]} grpc.health.v1.Health/Check
-  next             scripts/smoke.sh   (stop: scripts/down.sh)
+  next             scripts/smoke.sh, or $BIN_DIR/sre-agent runs   (stop: scripts/down.sh)
 EOF
