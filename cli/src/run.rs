@@ -12,9 +12,9 @@ use crate::gateway::Gateway;
 use crate::out::{errln, out, outln};
 use crate::{local, logfile, render};
 
-/// The log the gateway stores whole (its `MAX_STORED_LOG_BYTES`); a longer one is cut here as the gateway
-/// would cut it (head, error lines, tail), so the submission stays within its request limit.
-const MAX_SUBMITTED_LOG_BYTES: usize = 2 * 1024 * 1024;
+/// The log the gateway stores whole; a longer one is cut here as the gateway would cut it (head, error
+/// lines, tail), so the submission stays within its request limit.
+const MAX_SUBMITTED_LOG_BYTES: usize = sre_cilog::MAX_STORED_LOG_BYTES;
 /// The gateway's request body limit (`MAX_BODY_BYTES`), less room for the other fields.
 const MAX_BODY_BYTES: usize = 5 * 1024 * 1024 - 16 * 1024;
 /// How long `--command` may run without `--command-timeout`.

@@ -359,7 +359,7 @@ async fn get_artifact(
 }
 
 /// Largest CI log a submission may carry; longer logs are kept as their head, error lines and tail.
-pub const MAX_STORED_LOG_BYTES: usize = 2 * 1024 * 1024;
+pub const MAX_STORED_LOG_BYTES: usize = sre_cilog::MAX_STORED_LOG_BYTES;
 
 /// A local run: a CI failure reported without GitHub (the embedded default, `sre-agent run`).
 #[derive(Debug, Deserialize)]

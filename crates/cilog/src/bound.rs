@@ -154,6 +154,10 @@ fn omitted(n: usize) -> String {
     format!("[... {n} {} omitted ...]\n", if n == 1 { "line" } else { "lines" })
 }
 
+/// The most of a CI log a run stores (a submitted log, a job log read from GitHub); a longer one is kept as
+/// its head, its error lines and its tail.
+pub const MAX_STORED_LOG_BYTES: usize = 2 * 1024 * 1024;
+
 /// `log` cut to about `max_bytes`: unchanged when it fits, else its head, error lines and tail.
 pub fn bound_log(log: &[u8], max_bytes: usize) -> String {
     let mut b = LogBounder::new(max_bytes);

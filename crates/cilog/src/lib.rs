@@ -19,7 +19,7 @@ pub mod filerefs;
 pub mod markers;
 pub mod normalize;
 
-pub use bound::{LogBounder, bound_log};
+pub use bound::{LogBounder, MAX_STORED_LOG_BYTES, bound_log};
 pub use classify::{Diagnosis, classify};
 pub use extract::{FailureContext, LogFormat, Options, Window};
 pub use filerefs::FileRef;

@@ -19,7 +19,10 @@ pub mod wire;
 
 pub use failure::{Category, Conclusion, EventKind, Language, PrLabel, Tool};
 pub use label::{Label, UnknownLabel};
-pub use run::{Failure, PullRequestRef, Run, RunIds, RunPatch, StageRecord, short_sha};
+pub use run::{
+    AGENT_BRANCH_PREFIX, Failure, PullRequestRef, Run, RunIds, RunPatch, StageRecord, agent_branch, short_key,
+    short_sha,
+};
 pub use signals::{
     ArtifactKind, LoopBlockedReason, RetryReason, ScanFailReason, Scanner, Severity, Task, TaskStatus, ThrottleScope,
     ValidationResult, ViolationType,

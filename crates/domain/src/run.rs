@@ -250,3 +250,19 @@ impl RunPatch {
         }
     }
 }
+
+/// Branches the agent makes start with this; a failure on one is never fixed by the agent.
+pub const AGENT_BRANCH_PREFIX: &str = "sre-agent/";
+
+/// First 10 hex digits of SHA-256(run_key): short, stable, and says nothing about the key.
+pub fn short_key(run_key: &str) -> String {
+    use sha2::Digest;
+    let digest = sha2::Sha256::digest(run_key.as_bytes());
+    hex::encode(digest)[..10].to_owned()
+}
+
+/// The branch of a failure's fix, `sre-agent/<category>/<short key>`: one per run key (the category only
+/// makes it readable).
+pub fn agent_branch(category: crate::Category, run_key: &str) -> String {
+    format!("{AGENT_BRANCH_PREFIX}{}/{}", category.as_str(), short_key(run_key))
+}

@@ -253,6 +253,39 @@ fn jobs_json(shared: &Shared, world: &World, full: &str, run_id: u64, attempts: 
     Some(out)
 }
 
+/// `GET /repos/{owner}/{repo}/actions/runs` with the `check_suite_id`, `head_sha` and `branch` filters.
+pub(crate) async fn list_runs(
+    State(shared): State<Arc<Shared>>,
+    Path((owner, repo)): Path<(String, String)>,
+    headers: HeaderMap,
+    q: Q,
+) -> Response {
+    let (_, full) = match repo_principal(&shared, &headers, &owner, &repo) {
+        Ok(v) => v,
+        Err(resp) => return resp,
+    };
+    let suite = match q.get("check_suite_id").map(|v| v.parse::<u64>()) {
+        None => None,
+        Some(Ok(id)) => Some(id),
+        Some(Err(_)) => {
+            return unprocessable(json!([{"resource": "WorkflowRun", "field": "check_suite_id", "code": "invalid"}]));
+        }
+    };
+    let world = shared.world();
+    let Some(r) = world.repos.get(&full) else { return not_found() };
+    let runs: Vec<Value> = r
+        .runs
+        .values()
+        .rev()
+        .filter(|run| suite.is_none_or(|id| run.check_suite_id == id))
+        .filter(|run| q.get("head_sha").is_none_or(|sha| &run.head_sha == sha))
+        .filter(|run| q.get("branch").is_none_or(|b| &run.head_branch == b))
+        .map(|run| shapes::workflow_run(&shared.urls, &full, run, shared.started))
+        .collect();
+    let (per_page, page) = page_params(&q);
+    json_response(StatusCode::OK, &json!({"total_count": runs.len(), "workflow_runs": paginate(&runs, per_page, page)}))
+}
+
 /// `GET /repos/{owner}/{repo}/actions/runs/{run_id}/jobs?filter=latest|all`.
 pub(crate) async fn list_jobs(
     State(shared): State<Arc<Shared>>,

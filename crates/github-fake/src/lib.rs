@@ -170,6 +170,7 @@ impl FakeGithub {
             .route("/app/installations/{installation_id}/access_tokens", post(api::create_access_token))
             .route("/installation/repositories", get(api::installation_repositories))
             .route("/repos/{owner}/{repo}", get(api::get_repo))
+            .route("/repos/{owner}/{repo}/actions/runs", get(api::list_runs))
             .route("/repos/{owner}/{repo}/actions/runs/{run_id}/jobs", get(api::list_jobs))
             .route("/repos/{owner}/{repo}/actions/runs/{run_id}/attempts/{attempt}/jobs", get(api::list_attempt_jobs))
             .route("/repos/{owner}/{repo}/actions/jobs/{job_id}", get(api::get_job))

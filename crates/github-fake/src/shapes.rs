@@ -372,6 +372,44 @@ pub(crate) fn job(
     })
 }
 
+/// `workflow-run`, the fields GitHub always sends that the agent may read.
+pub(crate) fn workflow_run(u: &Urls, full: &str, run: &crate::state::RunSpec, started: u64) -> Value {
+    let api = format!("{}/repos/{full}", u.api);
+    let attempt = run.attempts.len().max(1);
+    let jobs = run.attempts.last().map(Vec::as_slice).unwrap_or_default();
+    let done = jobs.iter().all(|j| j.status == "completed");
+    let conclusion = done.then(|| {
+        if jobs.iter().any(|j| matches!(j.conclusion.as_deref(), Some("failure" | "timed_out" | "cancelled"))) {
+            "failure"
+        } else {
+            "success"
+        }
+    });
+    json!({
+        "id": run.id,
+        "name": run.workflow_name,
+        "node_id": format!("WFR_{}", run.id),
+        "head_branch": run.head_branch,
+        "head_sha": run.head_sha,
+        "path": ".github/workflows/ci.yml",
+        "run_number": run.id,
+        "run_attempt": attempt,
+        "event": "push",
+        "status": if done { "completed" } else { "in_progress" },
+        "conclusion": conclusion,
+        "workflow_id": 1,
+        "check_suite_id": run.check_suite_id,
+        "check_suite_node_id": format!("CS_{}", run.check_suite_id),
+        "url": format!("{api}/actions/runs/{}", run.id),
+        "html_url": format!("{}/{full}/actions/runs/{}", u.html, run.id),
+        "jobs_url": format!("{api}/actions/runs/{}/jobs", run.id),
+        "logs_url": format!("{api}/actions/runs/{}/logs", run.id),
+        "created_at": iso(started),
+        "updated_at": iso(started + 60),
+        "run_started_at": iso(started),
+    })
+}
+
 /// `check-run`; `app` is the `integration` of the App that owns it.
 pub(crate) fn check_run(u: &Urls, full: &str, c: &CheckRunState, app: Value) -> Value {
     let api = format!("{}/repos/{full}", u.api);

@@ -177,6 +177,8 @@ impl JobSpec {
 #[derive(Clone, Debug)]
 pub struct RunSpec {
     pub id: u64,
+    /// The check suite GitHub made for the run (its `check_suite` webhooks carry this id).
+    pub check_suite_id: u64,
     pub workflow_name: String,
     pub head_sha: String,
     pub head_branch: String,

@@ -131,6 +131,7 @@ async fn every_answer_matches_the_rest_description() {
         "o/r",
         RunSpec {
             id: 5,
+            check_suite_id: 5005,
             workflow_name: "CI".into(),
             head_sha: base_sha.clone(),
             head_branch: "main".into(),

@@ -12,7 +12,8 @@ use crate::log::{JobLog, LineFilter, LogCollector, LogLimits};
 use crate::metrics::Endpoint;
 use crate::types::{
     Branch, CheckRun, CheckRunUpdate, Commit, CreatedPull, InstallationRepositories, Job, JobList, JobsOf, Label,
-    NewCheckRun, NewLabel, NewPullRequest, PullRequest, PullRequestUpdate, RepoRef, Repository,
+    NewCheckRun, NewLabel, NewPullRequest, PullRequest, PullRequestUpdate, RepoRef, Repository, WorkflowRun,
+    WorkflowRunList,
 };
 
 const PER_PAGE: u32 = 100;
@@ -80,6 +81,36 @@ impl Session {
             let body: JobList = self.get_json(&req).await?;
             let got = body.jobs.len();
             all.extend(body.jobs);
+            if got < PER_PAGE as usize || all.len() as u64 >= body.total_count {
+                break;
+            }
+        }
+        Ok(all)
+    }
+
+    /// The workflow runs of a check suite (GitHub Actions makes one suite per workflow run):
+    /// `GET /repos/{owner}/{repo}/actions/runs?check_suite_id={id}` (bounded by `max_pages`).
+    pub async fn workflow_runs_of_check_suite(
+        &self,
+        repo: &RepoRef,
+        check_suite_id: u64,
+    ) -> Result<Vec<WorkflowRun>, GithubError> {
+        let mut all = Vec::new();
+        for page in 1..=self.client.config().retry.max_pages.max(1) {
+            let req = Request::api(
+                Endpoint::WorkflowRuns,
+                Method::GET,
+                "/repos/{owner}/{repo}/actions/runs",
+                repo_path(repo, "/actions/runs"),
+                self.credential,
+            )
+            .repo(repo)
+            .query("check_suite_id", check_suite_id.to_string())
+            .query("per_page", PER_PAGE.to_string())
+            .query("page", page.to_string());
+            let body: WorkflowRunList = self.get_json(&req).await?;
+            let got = body.workflow_runs.len();
+            all.extend(body.workflow_runs);
             if got < PER_PAGE as usize || all.len() as u64 >= body.total_count {
                 break;
             }
@@ -308,10 +339,10 @@ impl Session {
         self.get_json(&req).await
     }
 
-    /// Open pull requests in `repo` opened by `login` (for an App, `slug[bot]`), by listing open pull
-    /// requests (bounded by `max_pages`); the search API lags and has its own, lower limit.
-    pub async fn count_open_pulls_by(&self, repo: &RepoRef, login: &str) -> Result<u64, GithubError> {
-        let mut count = 0u64;
+    /// The open pull requests `login` opened: `GET /repos/{owner}/{repo}/pulls?state=open`, filtered by author
+    /// (bounded by `max_pages`).
+    pub async fn open_pulls_by(&self, repo: &RepoRef, login: &str) -> Result<Vec<PullRequest>, GithubError> {
+        let mut mine = Vec::new();
         for page in 1..=self.client.config().retry.max_pages.max(1) {
             let req = Request::api(
                 Endpoint::Pulls,
@@ -325,12 +356,18 @@ impl Session {
             .query("per_page", PER_PAGE.to_string())
             .query("page", page.to_string());
             let pulls: Vec<PullRequest> = self.get_json(&req).await?;
-            count += pulls.iter().filter(|p| p.user.as_ref().is_some_and(|u| u.login == login)).count() as u64;
-            if pulls.len() < PER_PAGE as usize {
+            let got = pulls.len();
+            mine.extend(pulls.into_iter().filter(|p| p.user.as_ref().is_some_and(|u| u.login == login)));
+            if got < PER_PAGE as usize {
                 break;
             }
         }
-        Ok(count)
+        Ok(mine)
+    }
+
+    /// How many open pull requests `login` has in the repository (see [`Self::open_pulls_by`]).
+    pub async fn count_open_pulls_by(&self, repo: &RepoRef, login: &str) -> Result<u64, GithubError> {
+        Ok(self.open_pulls_by(repo, login).await?.len() as u64)
     }
 
     /// `POST /repos/{owner}/{repo}/issues/{n}/labels`: adds labels to an issue or pull request (GitHub creates

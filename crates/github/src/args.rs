@@ -58,6 +58,17 @@ fn given(value: Option<&str>) -> Option<&str> {
     value.map(str::trim).filter(|v| !v.is_empty())
 }
 
+/// Where the mesh reads failures from and sends pull requests to (`SRE_PR_BACKEND`, read by the pr service
+/// and the orchestrator alike, so the two never disagree).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Backend {
+    /// The repository under the repos dir is the remote; PR records in its git dir (the embedded default).
+    Local,
+    /// GitHub: jobs, logs and history through the REST API, branches pushed with the App's installation
+    /// token, pull requests through the REST API.
+    Github,
+}
+
 /// Who the agent's commits and pull requests are by: the App's bot account (`<slug>[bot]`), or the account
 /// of a plain token.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -52,7 +52,7 @@ pub mod metrics;
 pub mod time;
 pub mod types;
 
-pub use args::{BotIdentity, GithubArgs, TokenArg};
+pub use args::{Backend, BotIdentity, GithubArgs, TokenArg};
 pub use client::{GithubClient, Session};
 pub use config::{AppCredentials, Auth, GithubConfig, RetryPolicy, SecretToken};
 pub use error::{GithubError, ValidationDetail};
@@ -62,5 +62,5 @@ pub use metrics::{Endpoint, GithubMetrics, StatusClass};
 pub use types::{
     Account, Branch, CheckConclusion, CheckOutput, CheckRun, CheckRunUpdate, Commit, CreatedPull, InstallationId, Job,
     JobsOf, Label, NewCheckRun, NewLabel, NewPullRequest, PullRequest, PullRequestUpdate, RepoRef, Repository,
-    RunState, Step,
+    RunState, Step, WorkflowRun,
 };

@@ -19,6 +19,8 @@ label_enum! {
         InstallationRepos => "installation_repos",
         /// `GET /repos/{o}/{r}`.
         Repo => "repo",
+        /// `GET .../actions/runs?check_suite_id=` (the workflow runs of a check suite).
+        WorkflowRuns => "workflow_runs",
         /// Workflow-run jobs and single jobs.
         Jobs => "jobs",
         /// `GET .../actions/jobs/{id}/logs` (the 302).

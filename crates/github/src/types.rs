@@ -176,6 +176,31 @@ impl Job {
     }
 }
 
+/// A workflow run (`workflow-run`), the fields the agent reads.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+pub struct WorkflowRun {
+    pub id: u64,
+    #[serde(default)]
+    pub name: Option<String>,
+    pub head_sha: String,
+    #[serde(default)]
+    pub head_branch: Option<String>,
+    #[serde(default)]
+    pub run_attempt: Option<u32>,
+    #[serde(default)]
+    pub check_suite_id: Option<u64>,
+    #[serde(default)]
+    pub status: Option<RunState>,
+    #[serde(deserialize_with = "conclusion")]
+    pub conclusion: Conclusion,
+}
+
+#[derive(Deserialize)]
+pub(crate) struct WorkflowRunList {
+    pub total_count: u64,
+    pub workflow_runs: Vec<WorkflowRun>,
+}
+
 #[derive(Deserialize)]
 pub(crate) struct JobList {
     pub total_count: u64,

@@ -55,6 +55,7 @@ async fn seeded(options: FakeOptions) -> (FakeGithub, String) {
         REPO,
         RunSpec {
             id: 900,
+            check_suite_id: 5900,
             workflow_name: "CI".into(),
             head_sha: sha.clone(),
             head_branch: "main".into(),
@@ -244,6 +245,22 @@ async fn jobs_and_steps() {
 
     assert!(matches!(env.gh.job(&env.repo, 999).await, Err(GithubError::NotFound { endpoint: Endpoint::Jobs })));
     assert!(matches!(env.gh.list_jobs(&env.repo, 900, JobsOf::Attempt(7)).await, Err(GithubError::NotFound { .. })));
+}
+
+#[tokio::test]
+async fn the_workflow_runs_of_a_check_suite() {
+    let (_c, _g) = Captured::install();
+    let env = app_env().await;
+    let runs = env.gh.workflow_runs_of_check_suite(&env.repo, 5900).await.unwrap();
+    assert_eq!(runs.len(), 1);
+    let run = &runs[0];
+    assert_eq!((run.id, run.run_attempt, run.check_suite_id), (900, Some(2), Some(5900)));
+    assert_eq!((run.name.as_deref(), run.conclusion), (Some("CI"), Conclusion::Failure));
+    assert_eq!(run.head_sha, env.base_sha);
+    assert!(env.gh.workflow_runs_of_check_suite(&env.repo, 1).await.unwrap().is_empty());
+    let calls = env.fake.calls_to(Route::Jobs);
+    assert_eq!(calls[0].path, "/repos/octo/app/actions/runs");
+    assert!(calls[0].query.contains("check_suite_id=5900"), "{}", calls[0].query);
 }
 
 #[tokio::test]

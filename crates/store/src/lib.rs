@@ -395,6 +395,15 @@ impl Store {
     /// Resolves a pending event into the runs of its failed jobs, atomically: each run is created, or the
     /// existing run of its key enriched (a `workflow_job` event may have made it already), and the event is
     /// marked resolved with the run IDs. Returns what happened to each.
+    /// When a pending event was stored (`None`: no such event).
+    pub async fn pending_created_ms(&self, delivery_id: &str) -> StoreResult<Option<i64>> {
+        let row = sqlx::query("SELECT created_at_ms FROM pending_events WHERE delivery_id = $1")
+            .bind(delivery_id)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.map(|r| r.try_get::<i64, _>("created_at_ms")).transpose()?)
+    }
+
     pub async fn resolve_pending(&self, delivery_id: &str, runs: &[Run], note: &str) -> StoreResult<Vec<Ingested>> {
         let mut tx = self.pool.begin().await?;
         let mut ids = Vec::new();

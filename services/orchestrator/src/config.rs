@@ -3,7 +3,8 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use sre_service_kit::config::{Command, DataArgs};
+use sre_github::{Backend, GithubArgs};
+use sre_service_kit::config::{CacheArgs, Command, DataArgs};
 
 /// sre-orchestrator: consumes pipeline jobs and runs the stages over gRPC.
 #[derive(Clone, Debug, clap::Parser)]
@@ -76,6 +77,25 @@ pub struct Config {
     #[arg(long, env = "SRE_VALIDATE_TIMEOUT_SECONDS", value_name = "SRE_VALIDATE_TIMEOUT_SECONDS",
           default_value_t = 300, value_parser = clap::value_parser!(u32).range(1..=3600))]
     pub validate_timeout_seconds: u32,
+    /// Where failures come from: `local` (the repos dir; the embedded default) or `github` (jobs, logs,
+    /// history and check runs through the GitHub API; the same switch as the pr service's)
+    #[arg(long, env = "SRE_PR_BACKEND", value_name = "SRE_PR_BACKEND", value_enum, default_value = "local")]
+    pub backend: Backend,
+    /// Open pull requests by the agent one repository may have; a run beyond it waits (GitHub backend)
+    #[arg(long, env = "SRE_MAX_OPEN_PRS", value_name = "SRE_MAX_OPEN_PRS", default_value_t = 10,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_open_prs: u32,
+    /// Post the agent's own check run on the failing commit, in progress then completed (GitHub backend)
+    #[arg(long, env = "SRE_CHECK_RUNS", value_name = "SRE_CHECK_RUNS", default_value_t = true,
+          action = clap::ArgAction::Set)]
+    pub check_runs: bool,
+    /// Public root of the gateway: the check run's details link is <url>/api/v1/runs/<run_id>
+    #[arg(long, env = "SRE_PUBLIC_URL", value_name = "SRE_PUBLIC_URL")]
+    pub public_url: Option<String>,
+    #[command(flatten)]
+    pub github: GithubArgs,
+    #[command(flatten)]
+    pub cache: CacheArgs,
     /// Consumer name prefix in the group [default: <hostname>-<pid>]
     #[arg(long, env = "SRE_CONSUMER_NAME", value_name = "SRE_CONSUMER_NAME")]
     pub consumer: Option<String>,

@@ -17,8 +17,7 @@ use sre_queue::limits::{Grant, Limits};
 
 use crate::config::Config;
 
-/// Branches the agent makes start with this.
-pub const AGENT_BRANCH_PREFIX: &str = "sre-agent/";
+pub use sre_domain::AGENT_BRANCH_PREFIX;
 
 /// What the guards decided.
 #[derive(Debug)]
@@ -71,6 +70,21 @@ impl History for LocalHistory {
             }
         };
         Some((head, recent))
+    }
+}
+
+/// Where the loop guards read commit authors from: the repos dir, or GitHub.
+pub enum Source {
+    Local(LocalHistory),
+    Github(std::sync::Arc<crate::github::GithubSource>),
+}
+
+impl History for Source {
+    async fn authors(&self, run: &Run, n: usize) -> Option<(String, Vec<String>)> {
+        match self {
+            Self::Local(local) => local.authors(run, n).await,
+            Self::Github(github) => github.authors(run, n).await,
+        }
     }
 }
 

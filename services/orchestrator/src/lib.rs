@@ -4,12 +4,14 @@
 //! (store and Redis reachable) on its HTTP port.
 //!
 //! Layout: `config.rs` (flags and env), `events.rs` (what it logs and counts: the seed's pipeline families),
-//! `clients.rs` (traced gRPC clients), `pipeline.rs` (the stages), `worker.rs` (job loop, retries, reclaim,
-//! outbox), `main.rs`.
+//! `clients.rs` (traced gRPC clients), `pipeline.rs` (the stages), `github.rs` (what it asks GitHub with the
+//! GitHub backend: jobs, logs, history, the commit, check runs), `guards.rs` (loop guards and limits),
+//! `worker.rs` (job loop, retries, reclaim, outbox), `main.rs`.
 
 pub mod clients;
 pub mod config;
 pub mod events;
+pub mod github;
 pub mod guards;
 pub mod pipeline;
 pub mod worker;
@@ -95,9 +97,30 @@ pub async fn run(
         }
     });
 
-    let history = guards::LocalHistory { repos_dir: config.data.repos_dir() };
+    // Registered with either backend, so every process shows the same families (at 0 when local).
+    let github_metrics = sre_github::GithubMetrics::register(&registry);
+    let github = match config.backend {
+        sre_github::Backend::Local => None,
+        sre_github::Backend::Github => {
+            let github_config = config
+                .github
+                .config()
+                .map_err(|e| e.to_string())?
+                .ok_or("SRE_PR_BACKEND=github needs GITHUB_APP_ID and GITHUB_PRIVATE_KEY_FILE, or GITHUB_TOKEN")?;
+            let bot = config.github.bot_identity().map_err(|e| e.to_string())?;
+            let client = sre_github::GithubClient::new(github_config, github_metrics).map_err(|e| e.to_string())?;
+            let source =
+                github::GithubSource::new(client, config.data.repos_dir(), config.cache.options(), bot, &config);
+            tracing::info!(api = %config.github.api_url, "reading failures from GitHub");
+            Some(Arc::new(source))
+        }
+    };
+    let history = match &github {
+        Some(github) => guards::Source::Github(github.clone()),
+        None => guards::Source::Local(guards::LocalHistory { repos_dir: config.data.repos_dir() }),
+    };
     let guards = guards::Guards::new(queue.limits(), history, &config);
-    let worker = Arc::new(worker::Worker { queue, store, pipeline, guards, config: config.clone() });
+    let worker = Arc::new(worker::Worker { queue, store, pipeline, guards, github, config: config.clone() });
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let mut workers = tokio::spawn(worker.run(stop_rx));
     tracing::info!(workers = config.workers, "consuming pipeline jobs");

@@ -12,7 +12,7 @@ use sre_domain::{
 };
 use sre_proto::{
     CheckPatchRequest, CheckPlanRequest, CreatePullRequestRequest, FailureInfo, GeneratePatchRequest,
-    GeneratePlanRequest, RunScansRequest, ValidateRequest,
+    GeneratePlanRequest, PrAction, RunScansRequest, ValidateRequest,
 };
 use sre_store::Store;
 use sre_telemetry::{Emit, record_ids};
@@ -26,7 +26,8 @@ use crate::events::{PipelineMetrics, StageFinished, TaskStatusChanged};
 /// A run that could not conclude now and is worth trying again.
 #[derive(Debug)]
 pub struct Transient {
-    pub stage: Stage,
+    /// The stage that stopped (none: a step before the stages, e.g. reading the job's log from GitHub).
+    pub stage: Option<Stage>,
     pub message: String,
     /// Every stage so far, the failed one marked `retry`.
     pub stages: Vec<StageRecord>,
@@ -41,6 +42,8 @@ enum Stop {
 /// What a concluded run found: its outcome, the record update and the artifacts to store.
 pub struct Concluded {
     pub outcome: Outcome,
+    /// A new pull request was opened (not an existing one updated): it counts against the hourly limit.
+    pub opened_pr: bool,
     pub patch: RunPatch,
     pub artifacts: Vec<(ArtifactKind, String)>,
 }
@@ -58,6 +61,7 @@ struct Progress<'a> {
     stages: Vec<StageRecord>,
     patch: RunPatch,
     artifacts: Vec<(ArtifactKind, String)>,
+    opened_pr: bool,
 }
 
 impl Progress<'_> {
@@ -177,14 +181,19 @@ impl Pipeline {
     /// Runs the stages for `run` (claimed: its `attempts` is this attempt). `Ok` means the run concluded
     /// (any outcome); `Err` means it is worth trying again later.
     pub async fn run(&self, run: &Run) -> Result<Concluded, Transient> {
-        let mut progress =
-            Progress { run, stages: run.stages.clone(), patch: RunPatch::default(), artifacts: Vec::new() };
+        let mut progress = Progress {
+            run,
+            stages: run.stages.clone(),
+            patch: RunPatch::default(),
+            artifacts: Vec::new(),
+            opened_pr: false,
+        };
         let result = self.stages(&mut progress).await;
         let (outcome, reason) = match result {
             Ok(done) => done,
             Err(Stop::Failed(reason)) => (Outcome::Fail, reason),
             Err(Stop::Transient(stage, message)) => {
-                return Err(Transient { stage, message, stages: progress.stages });
+                return Err(Transient { stage: Some(stage), message, stages: progress.stages });
             }
         };
         let span = tracing::Span::current();
@@ -195,7 +204,7 @@ impl Pipeline {
         patch.reason = Some(reason);
         patch.retry_at_ms = Some(None);
         patch.stages = Some(progress.stages);
-        Ok(Concluded { outcome, patch, artifacts: progress.artifacts })
+        Ok(Concluded { outcome, opened_pr: progress.opened_pr, patch, artifacts: progress.artifacts })
     }
 
     /// The seed's `build_failure_context`: the job log (stored with the run) read by the planner into the
@@ -463,10 +472,19 @@ impl Pipeline {
                 }),
             )
             .await?;
+        let action = pr.action();
+        if action == PrAction::Refused {
+            // Nothing was pushed (someone else's commits on the branch, a closed pull request, a base that
+            // moved on): the run ends without a fix, for that reason.
+            p.conclude(StageStatus::Skipped, &pr.refused_reason);
+            return Ok((Outcome::Skipped, format!("pull request refused: {}", pr.refused_reason)));
+        }
+        p.opened_pr = action == PrAction::Created;
         p.artifacts.push((
             ArtifactKind::PullRequest,
             json!({"number": pr.number, "branch": pr.branch, "url": pr.url, "label": pr.label,
-                   "commit_sha": pr.commit_sha, "backend": pr.backend})
+                   "commit_sha": pr.commit_sha, "backend": pr.backend, "action": pr_action_name(action),
+                   "draft": pr.draft})
             .to_string(),
         ));
         p.patch.label = Some(PrLabel::parse(&pr.label).unwrap_or(label));
@@ -483,7 +501,8 @@ impl Pipeline {
         patch: &RunPatch,
         artifacts: &[(ArtifactKind, String)],
     ) -> Result<(), sre_store::StoreError> {
-        let progress = Progress { run, stages: Vec::new(), patch: patch.clone(), artifacts: Vec::new() };
+        let progress =
+            Progress { run, stages: Vec::new(), patch: patch.clone(), artifacts: Vec::new(), opened_pr: false };
         let span = Self::stage_span(Stage::PersistArtifact, &progress);
         let start = Instant::now();
         let result = async {
@@ -503,6 +522,16 @@ impl Pipeline {
             self.metrics.emit(StageFinished { stage: Stage::PersistArtifact, status, elapsed: start.elapsed() })
         });
         result
+    }
+}
+
+fn pr_action_name(action: PrAction) -> &'static str {
+    match action {
+        PrAction::Created => "created",
+        PrAction::Updated => "updated",
+        PrAction::Unchanged => "unchanged",
+        PrAction::Refused => "refused",
+        PrAction::Unspecified => "unspecified",
     }
 }
 

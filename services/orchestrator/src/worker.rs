@@ -7,7 +7,9 @@ use std::hash::BuildHasher;
 use std::sync::Arc;
 use std::time::Duration;
 
-use sre_domain::{LoopBlockedReason, Outcome, RetryReason, Run, RunPatch, RunStatus, Task, TaskStatus, short_sha};
+use sre_domain::{
+    LoopBlockedReason, Outcome, RetryReason, Run, RunPatch, RunStatus, Task, TaskStatus, ThrottleScope, short_sha,
+};
 use sre_queue::{Delivery, JobKind, Publish, Queue};
 use sre_store::{Claim, Ingested, Store, StoreCell};
 use sre_telemetry::{Emit, propagation, record_ids};
@@ -17,7 +19,8 @@ use tracing::field::Empty;
 
 use crate::config::Config;
 use crate::events::{LoopBlocked, RetryScheduled, RunFinished, TaskStatusChanged, Throttled};
-use crate::guards::{Guards, LocalHistory, Verdict};
+use crate::github::{GithubSource, Refusal};
+use crate::guards::{Guards, Source, Verdict};
 use crate::pipeline::{Concluded, Pipeline, Transient};
 
 /// How long a worker waits for a new job before checking for shutdown and reclaimable jobs.
@@ -28,12 +31,18 @@ const PROMOTE_EVERY: Duration = Duration::from_millis(500);
 const SWEEP_EVERY: Duration = Duration::from_secs(5);
 /// A run stored but never enqueued is picked up by the sweep after this long.
 const UNENQUEUED_GRACE_MS: i64 = 30_000;
+/// A workflow-level event whose jobs GitHub cannot list now is tried again after this long...
+const EVENT_RETRY: Duration = Duration::from_secs(30);
+/// ...for at most this long after it arrived, then resolved into no runs, with the reason.
+const EVENT_RETRY_FOR_MS: i64 = 3_600_000;
 
 pub struct Worker {
     pub queue: Queue,
     pub store: StoreCell,
     pub pipeline: Pipeline,
-    pub guards: Guards<LocalHistory>,
+    pub guards: Guards<Source>,
+    /// The GitHub side of runs (`SRE_PR_BACKEND=github`).
+    pub github: Option<Arc<GithubSource>>,
     pub config: Arc<Config>,
 }
 
@@ -144,8 +153,9 @@ impl Worker {
     }
 
     /// Resolves a stored workflow_run / check_suite failure into the runs of its failed jobs: each a new run
-    /// (enqueued) or the run a workflow_job event already made (enriched, nothing enqueued). Without the GitHub
-    /// API to list the jobs, the workflow itself stands in for its jobs: one run.
+    /// (enqueued) or the run a workflow_job event already made (enriched, nothing enqueued). With the GitHub
+    /// backend the jobs are listed on GitHub (a transient error tries again for an hour); with the local one the
+    /// workflow itself stands in for its jobs: one run.
     async fn resolve_event(&self, delivery: &Delivery) {
         let Some(store) = self.store.get() else { return };
         let task = Task::ProcessPipelineEvent;
@@ -171,8 +181,32 @@ impl Worker {
         };
         let span = tracing::Span::current();
         let traceparent = propagation::traceparent(&span);
-        let runs: Vec<Run> = self
-            .jobs_of(&failure)
+        let (jobs, why_none) = match self.jobs_of(&failure).await {
+            Ok(jobs) => (jobs, String::new()),
+            Err(Refusal::Transient(message)) => {
+                let since = store.pending_created_ms(delivery_id).await.ok().flatten().unwrap_or_default();
+                if sre_store::now_ms() - since < EVENT_RETRY_FOR_MS {
+                    let opts = Publish {
+                        delay: Some(EVENT_RETRY),
+                        kind: JobKind::Event,
+                        link: Some(&traceparent),
+                        ..Publish::default()
+                    };
+                    if let Err(err) = self.queue.publish(delivery.job.ids(), opts).await {
+                        tracing::error!(error = %err, "could not schedule the event again; the job stays pending");
+                        self.task(task, TaskStatus::Retry, "queue unavailable; the job stays pending");
+                        return;
+                    }
+                    tracing::warn!(error = %message, "the event's jobs cannot be listed now; trying again");
+                    self.task(task, TaskStatus::Retry, &message);
+                    self.ack(delivery).await;
+                    return;
+                }
+                (Vec::new(), format!("gave up listing the jobs after an hour: {message}"))
+            }
+            Err(Refusal::Skip(reason) | Refusal::Defer { detail: reason, .. }) => (Vec::new(), reason),
+        };
+        let runs: Vec<Run> = jobs
             .into_iter()
             .map(|job_failure| {
                 let mut run = Run::new(
@@ -186,11 +220,15 @@ impl Worker {
                 run
             })
             .collect();
-        let note = format!(
-            "{} job run(s): {}",
-            runs.len(),
-            runs.iter().map(|r| r.run_key.as_str()).collect::<Vec<_>>().join(", ")
-        );
+        let note = if runs.is_empty() && !why_none.is_empty() {
+            format!("no job runs: {why_none}")
+        } else {
+            format!(
+                "{} job run(s): {}",
+                runs.len(),
+                runs.iter().map(|r| r.run_key.as_str()).collect::<Vec<_>>().join(", ")
+            )
+        };
         let resolved = match store.resolve_pending(delivery_id, &runs, &note).await {
             Ok(resolved) => resolved,
             Err(err) => {
@@ -214,9 +252,12 @@ impl Worker {
         self.ack(delivery).await;
     }
 
-    /// The failed jobs of a workflow-level failure.
-    fn jobs_of(&self, failure: &sre_domain::Failure) -> Vec<sre_domain::Failure> {
-        vec![failure.clone()]
+    /// The failed jobs of a workflow-level failure: listed on GitHub, or (local backend) the workflow itself.
+    async fn jobs_of(&self, failure: &sre_domain::Failure) -> Result<Vec<sre_domain::Failure>, Refusal> {
+        match &self.github {
+            Some(github) => github.failed_jobs(failure).await,
+            None => Ok(vec![failure.clone()]),
+        }
     }
 
     async fn process(&self, delivery: &Delivery) {
@@ -293,19 +334,59 @@ impl Worker {
                 return;
             }
         };
+        let prepared = match &self.github {
+            None => None,
+            Some(github) => match github.prepare(&run, store).await {
+                Ok(prepared) => Some(prepared),
+                Err(refusal) => {
+                    self.guards.release(held, false, None).await;
+                    self.refused(store, delivery, &run, refusal).await;
+                    return;
+                }
+            },
+        };
         self.task(process, TaskStatus::Success, "");
         tracing::info!(attempt = run.attempts, head_sha = short_sha(&run.failure.head_sha), "pipeline run started");
 
         self.task(Task::RunFixPipeline, TaskStatus::Started, "");
         match self.pipeline.run(&run).await {
-            Ok(Concluded { outcome, patch, artifacts }) => {
+            Ok(Concluded { outcome, opened_pr, patch, artifacts }) => {
                 let failed_key = (outcome == Outcome::Fail).then_some(run.run_key.as_str());
-                self.guards.release(held, patch.pr.is_some(), failed_key).await;
+                self.guards.release(held, opened_pr, failed_key).await;
+                if let (Some(github), Some(prepared)) = (&self.github, &prepared) {
+                    let reason = patch.reason.as_deref().unwrap_or_default();
+                    github.complete(prepared, &run, Some(outcome), reason, patch.pr.as_ref()).await;
+                }
                 self.finish(store, delivery, &run, Task::RunFixPipeline, outcome, patch, &artifacts).await;
             }
             Err(transient) => {
                 self.guards.release(held, false, None).await;
-                self.retry_later(store, delivery, &run, transient).await;
+                if let (Some(github), Some(prepared)) = (&self.github, &prepared) {
+                    github.complete(prepared, &run, None, &transient.message, None).await;
+                }
+                self.retry_later(store, delivery, &run, Task::RunFixPipeline, transient).await;
+            }
+        }
+    }
+
+    /// A run GitHub stopped before its stages: skipped with the reason, deferred (the open-PR limit), or
+    /// retried later (a transient error).
+    async fn refused(&self, store: &Store, delivery: &Delivery, run: &Run, refusal: Refusal) {
+        let process = Task::ProcessPipelineEvent;
+        match refusal {
+            Refusal::Skip(reason) => {
+                tracing::info!(reason = %reason, "nothing to do on GitHub");
+                self.task(process, TaskStatus::Success, "github");
+                let patch = RunPatch::concluded(Outcome::Skipped, reason);
+                self.finish(store, delivery, run, process, Outcome::Skipped, patch, &[]).await;
+            }
+            Refusal::Defer { retry_at_ms, detail } => {
+                self.metrics().emit(Throttled { scope: ThrottleScope::Repo, detail: &detail });
+                self.defer(store, delivery, run, retry_at_ms, RetryReason::RepoThrottled, &detail).await;
+            }
+            Refusal::Transient(message) => {
+                let transient = Transient { stage: None, message, stages: run.stages.clone() };
+                self.retry_later(store, delivery, run, process, transient).await;
             }
         }
     }
@@ -383,8 +464,11 @@ impl Worker {
     /// Schedules the run again after a transient failure: recorded as queued with its due time, its job in
     /// the delayed set (through `publish`, so the retry has a producer span), this delivery acked. The loop
     /// guard ends a run that keeps failing.
-    async fn retry_later(&self, store: &Store, delivery: &Delivery, run: &Run, t: Transient) {
-        let detail = format!("{} (transient): {}", t.stage.span_name(), t.message);
+    async fn retry_later(&self, store: &Store, delivery: &Delivery, run: &Run, task: Task, t: Transient) {
+        let detail = match t.stage {
+            Some(stage) => format!("{} (transient): {}", stage.span_name(), t.message),
+            None => format!("{} (transient)", t.message),
+        };
         if run.attempts >= self.config.max_attempts {
             let detail = format!("gave up after {} attempts; last: {detail}", run.attempts);
             self.metrics().emit(LoopBlocked {
@@ -394,7 +478,7 @@ impl Worker {
             });
             let mut patch = RunPatch::concluded(Outcome::Blocked, detail);
             patch.stages = Some(t.stages);
-            self.finish(store, delivery, run, Task::RunFixPipeline, Outcome::Blocked, patch, &[]).await;
+            self.finish(store, delivery, run, task, Outcome::Blocked, patch, &[]).await;
             return;
         }
         let jitter = (std::collections::hash_map::RandomState::new().hash_one(&delivery.id) % 1000) as f64 / 999.0;
@@ -409,7 +493,7 @@ impl Worker {
         };
         if let Err(err) = store.update_run(&run.run_id, &patch).await {
             tracing::error!(error = %err, "could not record the retry; the job stays pending for reclaim");
-            self.task(Task::RunFixPipeline, TaskStatus::Retry, "store unavailable; the job stays pending");
+            self.task(task, TaskStatus::Retry, "store unavailable; the job stays pending");
             return;
         }
         let opts = Publish { delay: Some(delay), link: Some(&run.origin_traceparent), ..Publish::default() };
@@ -421,13 +505,13 @@ impl Worker {
                     delay,
                     detail: &detail,
                 });
-                self.task(Task::RunFixPipeline, TaskStatus::Retry, &detail);
+                self.task(task, TaskStatus::Retry, &detail);
                 self.ack(delivery).await;
             }
             // Not acked: this delivery is reclaimed after the idle timeout and runs the retry then.
             Err(err) => {
                 tracing::error!(error = %err, "could not schedule the retry; the job stays pending");
-                self.task(Task::RunFixPipeline, TaskStatus::Retry, "queue unavailable; the job stays pending");
+                self.task(task, TaskStatus::Retry, "queue unavailable; the job stays pending");
             }
         }
     }

@@ -3,14 +3,7 @@
 use sre_github::GithubArgs;
 use sre_service_kit::config::{CacheArgs, Command, DataArgs, ServeArgs};
 
-/// Where pull requests go.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
-pub enum Backend {
-    /// The repository under the repos dir is the remote; PR records in its git dir (the embedded default).
-    Local,
-    /// GitHub: branches pushed with the App's installation token, pull requests through the REST API.
-    Github,
-}
+pub use sre_github::Backend;
 
 /// sre-pr: commits the fix on the failure's branch and opens (or updates) its pull request.
 #[derive(Clone, Debug, clap::Parser)]

@@ -5,7 +5,8 @@
 //!    `.github/` is refused; the commit is made as the agent (author and committer), with every hook off
 //!    (`core.hooksPath=/dev/null`, `--no-verify`) and no signing.
 //! 2. `git ls-remote` reads the branch and the base on the remote (a missing base is refused here, before
-//!    anything is pushed).
+//!    anything is pushed). A base whose tip is no longer `head_sha` (a newer commit, a force-push) makes the
+//!    failure superseded → [`BranchResult::Refused`], nothing pushed: the new commit's CI decides.
 //!    - Absent: pushed with `--force-with-lease=<branch>:` (it must still be absent) → [`BranchResult::Created`].
 //!    - Present: its tip is fetched and every commit on it above `head_sha` is read. Any commit authored or
 //!      committed by someone other than the agent → [`BranchResult::Refused`], nothing pushed (the agent
@@ -129,8 +130,19 @@ async fn publish_in(ws: &Workspace<'_>, change: &Change<'_>, wt: &std::path::Pat
     let new = commit(wt, change).await?;
     let new_tree = out(wt, &["rev-parse", &format!("{new}^{{tree}}")]).await?;
     let (tip, base_tip) = remote_tips(ws, wt, change.branch, change.base).await?;
-    if base_tip.is_none() {
+    let Some(base_tip) = base_tip else {
         return Err(PrError::MissingBase(change.base.to_owned()));
+    };
+    if base_tip != change.head_sha {
+        // A newer commit (or a force-push) on the base: the failure at head_sha is superseded, and the new
+        // commit's CI reports its own failure if there still is one. A fix for the old commit is not offered.
+        let reason = format!(
+            "{} moved on to {} since the failure at {}: superseded, nothing pushed",
+            change.base,
+            short(&base_tip),
+            short(change.head_sha)
+        );
+        return Ok(BranchResult::Refused { reason, tip: tip.unwrap_or_default(), foreign_commits: 0 });
     }
     let Some(old) = tip else {
         push(ws, wt, change.branch, &new, "").await?;
@@ -150,6 +162,10 @@ async fn publish_in(ws: &Workspace<'_>, change: &Change<'_>, wt: &std::path::Pat
     }
     push(ws, wt, change.branch, &new, &old).await?;
     Ok(BranchResult::Updated { commit: new, previous: old })
+}
+
+fn short(sha: &str) -> &str {
+    sha.get(..12).unwrap_or(sha)
 }
 
 /// Applies the diff, refuses `.github/`, commits as the agent with hooks off; returns the commit.

@@ -6,11 +6,10 @@
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
-use sha2::Digest;
 use sre_domain::{Category, Label, PrLabel};
 
 /// Every branch the agent creates lives under this prefix.
-pub const BRANCH_PREFIX: &str = "sre-agent/";
+pub use sre_domain::{AGENT_BRANCH_PREFIX as BRANCH_PREFIX, short_key};
 /// The label every pull request of the agent carries.
 pub const AGENT_LABEL: &str = "sre-agent";
 /// Longest title (GitHub's limit is 256 characters) and body kept.
@@ -89,16 +88,9 @@ pub fn pull_labels(label: PrLabel) -> Vec<String> {
     vec![AGENT_LABEL.to_owned(), review.as_str().to_owned()]
 }
 
-/// First 10 hex digits of SHA-256(run_key): short, stable, and says nothing about the key.
-pub fn short_key(run_key: &str) -> String {
-    let digest = sha2::Sha256::digest(run_key.as_bytes());
-    hex::encode(digest)[..10].to_owned()
-}
-
 /// `sre-agent/<category>/<short key>`: the category when it is one of the known ones, else `unknown`.
 pub fn branch_name(category: &str, run_key: &str) -> String {
-    let category = Category::parse(category).unwrap_or(Category::Unknown);
-    format!("{BRANCH_PREFIX}{}/{}", category.as_str(), short_key(run_key))
+    sre_domain::agent_branch(Category::parse(category).unwrap_or(Category::Unknown), run_key)
 }
 
 /// A branch name safe on a git command line, in a refspec and in a URL path (base branches come from
@@ -231,8 +223,8 @@ mod tests {
     fn names_branches_from_category_and_run_key() {
         // sha256("workflow_job:123") = 0ee8250c07... (python3 -c 'import hashlib; ...').
         let key = "workflow_job:123";
-        let digest = hex::encode(sha2::Sha256::digest(key.as_bytes()));
-        assert_eq!(short_key(key), "0ee8250c07");
+        let digest = "0ee8250c07";
+        assert_eq!(short_key(key), digest);
         assert_eq!(branch_name("lint", key), format!("sre-agent/lint/{}", &digest[..10]));
         assert_eq!(branch_name("", key), format!("sre-agent/unknown/{}", &digest[..10]));
         assert_eq!(branch_name("../../etc", key), format!("sre-agent/unknown/{}", &digest[..10]));

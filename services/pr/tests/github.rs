@@ -371,25 +371,26 @@ async fn a_closed_pull_request_is_never_reopened_or_pushed_to() {
 }
 
 #[tokio::test]
-async fn no_commits_between_is_a_typed_error() {
+async fn a_base_that_moved_on_supersedes_the_failure() {
     let (_captured, _guard) = Captured::install();
     let mut env = env().await;
     let branch = branch();
     // The agent's fix was pushed (its process stopped before opening the pull request) and main was then
-    // fast-forwarded to it: nothing is left to propose.
+    // fast-forwarded to it: the failing commit is no longer main's tip, so nothing is proposed for it.
     let bare = env.bare();
     git(&bare, &["update-ref", &format!("refs/heads/{branch}"), &env.sha]);
     let email = format!("{BOT}@users.noreply.127.0.0.1");
     let tip = env.fake.commit(REPO, &branch, &[("app.py", "x = 1\nprint(x)\n")], "Fix", (BOT, &email)).unwrap();
     git(&bare, &["update-ref", "refs/heads/main", &tip]);
 
-    let err = env.create(request(&env.sha, &env.diff)).await.unwrap_err();
-    assert_eq!(err.code(), Code::FailedPrecondition, "{err:?}");
-    assert_eq!(err.message(), format!("no commits between main and {branch}: main already holds this change"));
-    let posts: Vec<u16> =
-        env.fake.calls_to(Route::Pulls).iter().filter(|c| c.method == "POST").map(|c| c.status).collect();
-    assert_eq!(posts, [422]);
-    assert_eq!(pushes(&env.fake.calls()), 0, "the branch already held the fix");
+    let refused = env.create(request(&env.sha, &env.diff)).await.unwrap();
+    assert_eq!(refused.action(), PrAction::Refused);
+    assert_eq!(
+        refused.refused_reason,
+        format!("main moved on to {} since the failure at {}: superseded, nothing pushed", &tip[..12], &env.sha[..12])
+    );
+    assert!(env.fake.calls_to(Route::Pulls).iter().all(|c| c.method != "POST"), "no pull request asked for");
+    assert_eq!(pushes(&env.fake.calls()), 0);
     assert!(env.fake.pulls(REPO).is_empty());
     env.server.stop().await;
 }

@@ -332,6 +332,25 @@ async fn branches_someone_else_made_closed_records_and_concurrent_processes() {
     assert_eq!(records(&f.remote).len(), 3);
     one.stop().await;
     two.stop().await;
+
+    // Someone pushes to main after the failure: the failure is superseded, nothing is pushed or recorded.
+    let human = f.human_clone();
+    git(&human, &["pull", "-q", "origin", "main"]);
+    std::fs::write(human.join("more.txt"), "more\n").unwrap();
+    git(&human, &["add", "-A"]);
+    git(&human, &["commit", "-q", "-m", "More"]);
+    git(&human, &["push", "-q", "origin", "HEAD:main"]);
+    let main = git(&f.remote, &["rev-parse", "main"]);
+    let mut server = Server::start(&f.repos()).await;
+    let late = server.create(request("workflow_job:late", "lint", &f.sha, &f.diff, "safe")).await.unwrap();
+    assert_eq!((late.action(), late.number), (PrAction::Refused, 0));
+    assert_eq!(
+        late.refused_reason,
+        format!("main moved on to {} since the failure at {}: superseded, nothing pushed", &main[..12], &f.sha[..12])
+    );
+    assert!(git(&f.remote, &["branch", "--list", &branch_of("lint", "workflow_job:late")]).is_empty());
+    assert_eq!(records(&f.remote).len(), 3);
+    server.stop().await;
 }
 
 #[tokio::test]

@@ -68,9 +68,11 @@ impl MetricRow {
 
 #[derive(Clone, Debug)]
 pub struct SpanRow {
-    /// A span name, or the pattern `sre.v1.<Service>/<Method>`.
+    /// A span name, or a pattern: `sre.v1.<Service>/<Method>`, `<METHOD> <GitHub route>`.
     pub name: String,
     pub processes: BTreeSet<String>,
+    /// Made with the GitHub backend only (process cell "... (GitHub backend)"): checked by the GitHub tests.
+    pub github: bool,
     pub kind: String,
     pub required: BTreeSet<String>,
     pub optional: BTreeSet<String>,
@@ -81,6 +83,11 @@ impl SpanRow {
         if self.name == "sre.v1.<Service>/<Method>" {
             let Some((service, method)) = name.split_once('/') else { return false };
             return service.starts_with("sre.v1.") && !method.is_empty() && !method.contains('/');
+        }
+        if self.name == "<METHOD> <GitHub route>" {
+            let Some((method, route)) = name.split_once(' ') else { return false };
+            return matches!(method, "GET" | "POST" | "PATCH" | "PUT" | "DELETE")
+                && (route.starts_with('/') || route == "job-log-download");
         }
         self.name == name
     }
@@ -166,9 +173,14 @@ impl Contract {
                         None => required.insert(a.to_owned()),
                     };
                 }
+                let (cell, github) = match c[1].strip_suffix(" (GitHub backend)") {
+                    Some(cell) => (cell, true),
+                    None => (c[1].as_str(), false),
+                };
                 SpanRow {
                     name: c[0].trim_matches('`').to_owned(),
-                    processes: processes(&c[1]),
+                    processes: processes(cell),
+                    github,
                     kind: c[2].clone(),
                     required,
                     optional,

@@ -91,11 +91,39 @@ pub struct MeshOptions {
     pub orchestrator: bool,
     /// Changes the orchestrator's configuration before it starts (limits, guards).
     pub configure: fn(&mut sre_orchestrator::Config),
+    /// The GitHub backend (the orchestrator and the pr service), pointed at a fake GitHub.
+    pub github: Option<GithubOptions>,
+}
+
+/// Where the GitHub backend of a mesh goes: a GitHub App on a (fake) GitHub.
+#[derive(Clone, Debug)]
+pub struct GithubOptions {
+    pub api_url: String,
+    pub git_url: String,
+    pub app_id: u64,
+    pub private_key_file: PathBuf,
+}
+
+impl GithubOptions {
+    fn args(&self) -> Vec<String> {
+        [
+            "--github-app-id",
+            &self.app_id.to_string(),
+            "--github-private-key-file",
+            self.private_key_file.to_str().expect("a UTF-8 key path"),
+            "--github-api-url",
+            &self.api_url,
+            "--github-git-url",
+            &self.git_url,
+        ]
+        .map(str::to_owned)
+        .to_vec()
+    }
 }
 
 impl Default for MeshOptions {
     fn default() -> Self {
-        Self { workers: 1, max_attempts: 3, retry_base_ms: 200, orchestrator: true, configure: |_| {} }
+        Self { workers: 1, max_attempts: 3, retry_base_ms: 200, orchestrator: true, configure: |_| {}, github: None }
     }
 }
 
@@ -144,9 +172,11 @@ impl Mesh {
 
         let mut builders: BTreeMap<&'static str, Builder> = BTreeMap::new();
         macro_rules! service {
-            ($name:literal, $grpc:literal, $krate:ident, [$($arg:expr),*]) => {{
-                let config = $krate::Config::try_parse_from([concat!("sre-", $name) $(, $arg)*])
-                    .expect(concat!($name, " config"));
+            ($name:literal, $grpc:literal, $krate:ident, $args:expr) => {{
+                let args: Vec<String> = $args.iter().map(|a| a.to_string()).collect();
+                let config =
+                    $krate::Config::try_parse_from(std::iter::once(concat!("sre-", $name).to_owned()).chain(args))
+                        .expect(concat!($name, " config"));
                 let build: Builder = (
                     $grpc,
                     Box::new(move |registry: &SharedRegistry| {
@@ -161,10 +191,15 @@ impl Mesh {
         }
         let repos = repos_dir.as_str();
         service!("planner", "sre.v1.Planner", sre_planner, ["--repos-dir", repos]);
-        service!("policy", "sre.v1.Policy", sre_policy, []);
+        service!("policy", "sre.v1.Policy", sre_policy, Vec::<String>::new());
         service!("scanner", "sre.v1.Scanner", sre_scanner, ["--repos-dir", repos]);
         service!("validator", "sre.v1.Validator", sre_validator, ["--repos-dir", repos]);
-        service!("pr", "sre.v1.PullRequests", sre_pr, ["--repos-dir", repos]);
+        let mut pr_args = vec!["--repos-dir".to_owned(), repos.to_owned()];
+        if let Some(github) = &opts.github {
+            pr_args.extend(["--backend".to_owned(), "github".to_owned()]);
+            pr_args.extend(github.args());
+        }
+        service!("pr", "sre.v1.PullRequests", sre_pr, pr_args);
 
         let database_url = format!("sqlite://{}/sre.db", data.path().display());
         let stream = format!("sre:test:e2e:{}", uuid::Uuid::new_v4().simple());
@@ -186,7 +221,7 @@ impl Mesh {
         let (stop, stop_rx) = watch::channel(false);
         let orchestrator = if opts.orchestrator {
             let url = |name: &str| services[name].url();
-            let mut config = sre_orchestrator::Config::try_parse_from([
+            let mut args: Vec<String> = [
                 "sre-orchestrator",
                 "--http-addr",
                 "127.0.0.1:0",
@@ -198,8 +233,14 @@ impl Mesh {
                 "e2e",
                 "--repos-dir",
                 &repos_dir,
-            ])
-            .unwrap();
+            ]
+            .map(str::to_owned)
+            .to_vec();
+            if let Some(github) = &opts.github {
+                args.extend(["--backend".to_owned(), "github".to_owned()]);
+                args.extend(github.args());
+            }
+            let mut config = sre_orchestrator::Config::try_parse_from(args).unwrap();
             config.stream.clone_from(&stream);
             config.planner_url = url("planner");
             config.policy_url = url("policy");

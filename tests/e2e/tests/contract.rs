@@ -82,7 +82,8 @@ async fn the_code_exposes_and_exports_exactly_the_documented_contract() {
                 .map(|r| (r.name.clone(), r.kind.clone()))
         })
         .collect();
-    for row in &contract.spans {
+    // Rows of the GitHub backend are seen by tests/github.rs.
+    for row in contract.spans.iter().filter(|r| !r.github) {
         if !seen.contains(&(row.name.clone(), row.kind.clone())) {
             problems.push(format!("the contract lists span {} ({}) but the run made none", row.name, row.kind));
         }
