@@ -379,11 +379,28 @@ impl Pipeline {
             )
             .await?;
         p.artifacts.push((ArtifactKind::ScanReport, scan_json(&scans)));
+        // Blocked: the patch introduces a secret, a HIGH/CRITICAL finding or a forbidden license, or a scanner
+        // could not judge it (the scanner fails closed). Findings already at head_sha never block.
         if scans.blocking {
-            let detail = format!("{} finding(s)", scans.findings.len());
+            let detail = if scans.blocking_reasons.is_empty() {
+                format!("{} finding(s)", scans.findings.len())
+            } else {
+                scans.blocking_reasons.join("; ")
+            };
             p.conclude(StageStatus::Blocked, &detail);
             return Ok((Outcome::Blocked, format!("security scan blocked the patch: {detail}")));
         }
+        // Needs review: introduced findings below the blocking bar, or a scanner that could not run while
+        // SRE_SCANNERS_OPTIONAL is on. The run goes on; the label the policy gave becomes needs-review, and the
+        // validation verdict below decides the final label from it.
+        let label = if scans.needs_review {
+            p.conclude(StageStatus::Ok, &format!("needs review: {}", scans.review_reasons.join("; ")));
+            p.patch.label = Some(PrLabel::NeedsReview);
+            p.record_on(&tracing::Span::current());
+            PrLabel::NeedsReview
+        } else {
+            label
+        };
 
         let validation = self
             .stage(
@@ -562,16 +579,23 @@ fn scan_json(scans: &sre_proto::RunScansResponse) -> String {
         .map(|f| {
             let severity = sre_domain::Severity::from(f.severity());
             json!({"scanner": f.scanner, "severity": severity.as_str(), "rule_id": f.rule_id, "path": f.path,
-                   "line": f.line, "title": f.title})
+                   "line": f.line, "title": f.title, "introduced": f.introduced})
         })
         .collect();
     let runs: Vec<_> = scans
         .runs
         .iter()
-        .map(|r| json!({"scanner": r.scanner, "status": r.status, "detail": r.detail, "duration_ms": r.duration_ms}))
+        .map(|r| {
+            json!({"scanner": r.scanner, "target": r.target, "status": r.status, "detail": r.detail,
+                   "duration_ms": r.duration_ms, "cached": r.cached, "version": r.version})
+        })
         .collect();
-    json!({"blocking": scans.blocking, "findings": findings, "runs": runs, "sbom_components": scans.sbom_components})
-        .to_string()
+    json!({"blocking": scans.blocking, "blocking_reasons": scans.blocking_reasons,
+           "needs_review": scans.needs_review, "review_reasons": scans.review_reasons,
+           "scanners_optional": scans.scanners_optional, "introduced": scans.introduced,
+           "preexisting": scans.preexisting, "resolved": scans.resolved, "findings": findings, "runs": runs,
+           "sbom_components": scans.sbom_components})
+    .to_string()
 }
 
 fn validation_json(v: &sre_proto::ValidateResponse) -> String {

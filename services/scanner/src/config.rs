@@ -17,6 +17,16 @@ pub struct Config {
     #[arg(long, env = "SRE_TRIVY_SCANNERS", value_name = "SRE_TRIVY_SCANNERS", default_value = "secret,misconfig",
           value_parser = trivy_scanners)]
     pub trivy_scanners: String,
+    /// Opt out of failing closed: a scanner that is missing, crashes, times out or prints unreadable output
+    /// makes the patch need review instead of blocking it (logged at WARN at start and on every run)
+    #[arg(long, env = "SRE_SCANNERS_OPTIONAL", value_name = "SRE_SCANNERS_OPTIONAL", action = clap::ArgAction::SetTrue,
+          value_parser = clap::builder::BoolishValueParser::new())]
+    pub scanners_optional: bool,
+    /// Baseline scans (head_sha alone, one per scanner) kept in memory so a retry or a second run on the same
+    /// commit does not scan it again; 0 turns the cache off
+    #[arg(long, env = "SRE_SCAN_CACHE_ENTRIES", value_name = "SRE_SCAN_CACHE_ENTRIES", default_value_t = 256,
+          value_parser = clap::value_parser!(u32).range(0..=100_000))]
+    pub scan_cache_entries: u32,
     #[command(flatten)]
     pub serve: ServeArgs,
     #[command(flatten)]
@@ -46,5 +56,16 @@ mod tests {
         assert!(trivy_scanners("vuln").is_ok());
         let err = Config::try_parse_from(["sre-scanner", "--trivy-scanners", "secret,bogus"]).unwrap_err().to_string();
         assert!(err.contains("bogus") && err.contains("SRE_TRIVY_SCANNERS"), "{err}");
+    }
+
+    #[test]
+    fn scanners_are_required_unless_opted_out() {
+        let parse = |args: &[&str]| Config::try_parse_from([&["sre-scanner"], args].concat());
+        assert!(!parse(&[]).unwrap().scanners_optional);
+        assert!(parse(&["--scanners-optional"]).unwrap().scanners_optional);
+        assert!(parse(&["--scanners-optional", "1"]).is_err(), "a flag: no value on the command line");
+        assert_eq!(parse(&[]).unwrap().scan_cache_entries, 256);
+        assert!(parse(&["--scan-cache-entries", "0"]).is_ok());
+        assert!(parse(&["--scan-cache-entries", "-1"]).is_err());
     }
 }

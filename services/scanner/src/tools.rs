@@ -27,6 +27,31 @@ pub fn which(name: &str, path_env: &OsStr) -> Option<PathBuf> {
         .find(|p| std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0))
 }
 
+/// What a cached baseline remembers of a tool: where it is and which file it is. An upgrade or a replacement
+/// in place (pip, apt, an image rebuild) changes its size or modification time.
+#[derive(Clone, Debug, Hash, PartialEq, Eq)]
+pub struct ToolId {
+    pub path: PathBuf,
+    pub len: u64,
+    pub modified_ns: u128,
+}
+
+/// The identity of the executable at `path` (symlinks resolved), or `None` when it cannot be read.
+pub fn identify(path: &Path) -> Option<ToolId> {
+    let path = std::fs::canonicalize(path).ok()?;
+    let meta = std::fs::metadata(&path).ok()?;
+    let modified_ns = meta.modified().ok()?.duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
+    Some(ToolId { path, len: meta.len(), modified_ns })
+}
+
+/// The version a tool printed: the last word of the first non-empty line of stdout (`8.30.1` of gitleaks,
+/// `Version: 0.76.0` of trivy, `syft 1.18.1`), printable ASCII only, at most 64 characters.
+pub fn version_word(stdout: &[u8]) -> String {
+    let text = String::from_utf8_lossy(stdout);
+    let line = text.lines().map(str::trim).find(|l| !l.is_empty()).unwrap_or_default();
+    line.split_whitespace().last().unwrap_or_default().chars().filter(char::is_ascii_graphic).take(64).collect()
+}
+
 /// Runs `program args` in `cwd` with `envs` added and stdin closed, collecting stdout and stderr. The tool
 /// gets its own process group; on timeout the whole group is killed.
 pub async fn run(
@@ -109,6 +134,24 @@ mod tests {
         assert!(which("sh", &path).is_some());
         assert!(which("definitely-not-a-tool-xyz", &path).is_none());
         assert!(which("sh", OsStr::new("/nonexistent")).is_none());
+    }
+
+    #[test]
+    fn identifies_tools_and_reads_versions() {
+        let dir = tempfile::tempdir().unwrap();
+        let tool = dir.path().join("t");
+        std::fs::write(&tool, "#!/bin/sh\n").unwrap();
+        let a = identify(&tool).unwrap();
+        std::os::unix::fs::symlink(&tool, dir.path().join("link")).unwrap();
+        assert_eq!(identify(&dir.path().join("link")).unwrap(), a, "a symlink is the file it points to");
+        std::fs::write(&tool, "#!/bin/sh\necho 2\n").unwrap();
+        assert_ne!(identify(&tool).unwrap(), a, "replaced in place");
+        assert!(identify(&dir.path().join("missing")).is_none());
+        assert_eq!(version_word(b"8.30.1\n"), "8.30.1");
+        assert_eq!(version_word(b"\nVersion: 0.76.0\nVulnerability DB:\n"), "0.76.0");
+        assert_eq!(version_word(b"syft 1.18.1\n"), "1.18.1");
+        assert_eq!(version_word(b""), "");
+        assert_eq!(version_word("v1\u{1b}[0m\n".as_bytes()), "v1[0m");
     }
 
     #[test]
