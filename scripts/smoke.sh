@@ -120,8 +120,8 @@ NAME="repo-$(openssl rand -hex 4)"
 SMOKE_REPO="$REPOS_DIR/$OWNER/$NAME"
 mkdir -p "$SMOKE_REPO"
 git -C "$SMOKE_REPO" init -q -b main
-git -C "$SMOKE_REPO" config user.name "sre-agent smoke"
-git -C "$SMOKE_REPO" config user.email "smoke@sre-agent.invalid"
+git -C "$SMOKE_REPO" config user.name "Smoke Tester"
+git -C "$SMOKE_REPO" config user.email "smoke-tester@example.invalid"
 git -C "$SMOKE_REPO" config commit.gpgsign false
 # `make test` is the lint job: it fails on trailing whitespace or a missing final newline in app.py.
 printf 'def add(a, b):   \n    return a + b  \n\n\ndef sub(a, b):\t\n    return a - b' >"$SMOKE_REPO/app.py"
