@@ -29,7 +29,7 @@ impl InProcess {
         registry: SharedRegistry,
         routes: Routes,
     ) -> Self {
-        let grpc_listener = TcpListener::bind(addr).await.expect("bind gRPC");
+        let grpc_listener = bind_retrying(addr).await;
         let http_listener = TcpListener::bind("127.0.0.1:0").await.expect("bind HTTP");
         let addr = grpc_listener.local_addr().expect("local addr");
         let opts = ServeOptions { service_name, grpc_listener, http_listener, drain_grace: Duration::ZERO };
@@ -55,5 +55,21 @@ impl InProcess {
             let _ = stop.send(());
         }
         (&mut self.task).await.expect("in-process server task");
+    }
+}
+
+/// Binds `addr`; a fixed port (a restart) may still be held for a moment by the instance that just stopped
+/// (its connections draining), so that case is retried for up to 10 s.
+async fn bind_retrying(addr: SocketAddr) -> TcpListener {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        match TcpListener::bind(addr).await {
+            Ok(listener) => return listener,
+            Err(e) if addr.port() != 0 && e.kind() == std::io::ErrorKind::AddrInUse => {
+                assert!(tokio::time::Instant::now() < deadline, "bind gRPC {addr}: {e}");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            Err(e) => panic!("bind gRPC {addr}: {e}"),
+        }
     }
 }

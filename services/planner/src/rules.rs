@@ -42,8 +42,12 @@ pub fn classify(name: &str) -> Category {
     }
 }
 
-/// Source-like files the hygiene rule may edit. Markdown is excluded: trailing spaces are line breaks there.
+/// Source-like files the hygiene rule may edit. Markdown is excluded: trailing spaces are line breaks there;
+/// `.github/` too: the agent never writes workflows, actions or CODEOWNERS (policy and pr refuse it as well).
 pub fn is_hygiene_candidate(path: &str) -> bool {
+    if path.starts_with(".github/") {
+        return false;
+    }
     const EXTS: &[&str] = &[
         ".py", ".rs", ".go", ".js", ".ts", ".jsx", ".tsx", ".java", ".c", ".h", ".cc", ".cpp", ".rb", ".sh", ".toml",
         ".yaml", ".yml", ".json", ".cfg", ".ini", ".txt",
@@ -168,6 +172,7 @@ mod tests {
 
     #[test]
     fn candidates() {
+        assert!(!is_hygiene_candidate(".github/workflows/ci.yml"));
         assert!(is_hygiene_candidate("src/app.py"));
         assert!(!is_hygiene_candidate("README.md"));
         assert!(!is_hygiene_candidate("vendor/lib.py"));

@@ -96,8 +96,10 @@ async fn a_key_already_in_the_repository_is_reported_and_does_not_block() {
     assert_eq!(run.status, RunStatus::Success, "{run:#?}");
     let scans = run.stages.iter().find(|s| s.stage == Stage::Scans).unwrap();
     assert_eq!(scans.status, StageStatus::Ok, "{run:#?}");
-    assert_eq!(run.label, Some(PrLabel::NeedsReview), "the patch touches .github/workflows");
     let pr = run.pr.clone().expect("a PR");
+    // The workflow file has trailing whitespace too, but the agent never writes under .github/.
+    let (_, diff) = mesh.get(&format!("/api/v1/runs/{run_id}/diff")).await;
+    assert!(diff.contains("app.py") && !diff.contains(".github/"), "{diff}");
 
     let (_, report) = mesh.get(&format!("/api/v1/runs/{run_id}/artifacts/scan_report")).await;
     assert!(!report.contains(&key) && !report.contains(secret), "{report}");
