@@ -208,6 +208,8 @@ async fn ruff_format_fixes_what_ruff_reported_and_notes_a_pinned_version() {
     );
 
     let patch = f.patch("py", &sha, &plan, &fc).await;
+    // Sample output for docs/diagnosis.md (`-- --nocapture`).
+    println!("--- plan\n{plan:#?}\n--- patch ({}, in {})\n{}", patch.command, patch.sandbox, patch.diff);
     assert_eq!(patch.skipped_reason, "");
     assert_eq!(patch.files_changed, ["app.py"], "{}", patch.diff);
     assert_eq!((patch.command.as_str(), patch.sandbox.as_str()), ("ruff format --no-cache -- app.py", "bwrap"));
@@ -274,6 +276,7 @@ async fn a_fix_that_touches_a_file_the_failure_does_not_name_is_refused() {
     let plan = f.plan("scope", &sha, &fc).await;
     assert_eq!(plan.strategy, "cargo_fmt");
     let patch = f.patch("scope", &sha, &plan, &fc).await;
+    println!("--- refused\n{}", patch.skipped_reason);
     assert_eq!(patch.diff, "", "nothing is returned");
     assert_eq!(
         patch.skipped_reason,
