@@ -51,7 +51,14 @@ pub struct Ran {
 }
 
 fn first_line(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).lines().map(str::trim).find(|l| !l.is_empty()).unwrap_or("").chars().take(120).collect()
+    String::from_utf8_lossy(bytes)
+        .lines()
+        .map(str::trim)
+        .find(|l| !l.is_empty())
+        .unwrap_or("")
+        .chars()
+        .take(120)
+        .collect()
 }
 
 impl FixerRuntime {
@@ -64,7 +71,8 @@ impl FixerRuntime {
         timeout: Duration,
     ) -> Result<Ran, SandboxError> {
         let argv: Vec<OsString> = argv.iter().map(OsString::from).collect();
-        let mut all: Vec<(String, String)> = FIXED_ENV.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
+        let mut all: Vec<(String, String)> =
+            FIXED_ENV.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
         all.extend(env.iter().cloned());
         let job = Job { worktree: wt.path(), workdir: "", argv: &argv, env: &all, timeout, keep_bytes: KEEP_BYTES };
         let Output { exit_code, timed_out, output, duration, .. } = self.sandbox.run(&job).await?;
@@ -115,21 +123,21 @@ impl FixerRuntime {
             Err(why) => return Ok(Err(why)),
         };
         let pin = match fixer {
-            Fixer::RuffFormat | Fixer::RuffFix | Fixer::Black => {
-                read(wt, "pyproject.toml").and_then(|t| fixers::pyproject_pin(&t, program)).map(|p| ("pyproject.toml", p))
-            }
-            Fixer::Prettier | Fixer::EslintFix => {
-                read(wt, "package.json").and_then(|t| fixers::package_json_pin(&t, program)).map(|p| ("package.json", p))
-            }
+            Fixer::RuffFormat | Fixer::RuffFix | Fixer::Black => read(wt, "pyproject.toml")
+                .and_then(|t| fixers::pyproject_pin(&t, program))
+                .map(|p| ("pyproject.toml", p)),
+            Fixer::Prettier | Fixer::EslintFix => read(wt, "package.json")
+                .and_then(|t| fixers::package_json_pin(&t, program))
+                .map(|p| ("package.json", p)),
             _ => None,
         };
         if let Some((file, spec)) = pin {
             let number = fixers::version_number(&version).unwrap_or_default();
             match fixers::satisfies(&spec, &number) {
                 Some(true) => probe.notes.push(format!("{file} pins {program} {spec}; ran {version}")),
-                Some(false) => probe.notes.push(format!(
-                    "{file} pins {program} {spec}, which is not available here; ran {version} instead"
-                )),
+                Some(false) => probe
+                    .notes
+                    .push(format!("{file} pins {program} {spec}, which is not available here; ran {version} instead")),
                 None => probe.notes.push(format!("{file} pins {program} {spec}; ran {version}")),
             }
         }

@@ -419,8 +419,9 @@ pub fn satisfies(spec: &str, installed: &str) -> Option<bool> {
         let v = v.trim();
         let want = numbers(v);
         let prefix = want.len().saturating_sub(1).clamp(1, 2);
-        return plain(v)
-            .then(|| have.len() >= prefix && have[..prefix] == want[..prefix] && cmp(&want) != std::cmp::Ordering::Less);
+        return plain(v).then(|| {
+            have.len() >= prefix && have[..prefix] == want[..prefix] && cmp(&want) != std::cmp::Ordering::Less
+        });
     }
     if let Some(v) = spec.strip_prefix('^') {
         let v = v.trim();
@@ -483,9 +484,7 @@ pub fn pyproject_pin(text: &str, tool: &str) -> Option<String> {
 /// The version spec `package.json` pins for `tool` in devDependencies or dependencies.
 pub fn package_json_pin(text: &str, tool: &str) -> Option<String> {
     let json: serde_json::Value = serde_json::from_str(text).ok()?;
-    ["devDependencies", "dependencies"]
-        .iter()
-        .find_map(|k| json.get(k)?.get(tool)?.as_str().map(str::to_owned))
+    ["devDependencies", "dependencies"].iter().find_map(|k| json.get(k)?.get(tool)?.as_str().map(str::to_owned))
 }
 
 /// The channel `rust-toolchain.toml` (or the legacy one-line `rust-toolchain`) pins.
@@ -567,7 +566,10 @@ mod tests {
         // ruff reporting W291 is ruff's to fix.
         assert_eq!(choose(&facts(Category::Lint, Language::Python, Tool::Ruff, &ws)), Choice::Tool(Fixer::RuffFix));
         let other = vec!["app.py:1:1: E501 line too long".to_owned()];
-        assert!(matches!(choose(&facts(Category::Lint, Language::Python, Tool::Unknown, &other)), Choice::Uncovered(_)));
+        assert!(matches!(
+            choose(&facts(Category::Lint, Language::Python, Tool::Unknown, &other)),
+            Choice::Uncovered(_)
+        ));
     }
 
     #[test]

@@ -359,7 +359,12 @@ impl PlannerService {
     }
 
     /// The whitespace rule's edits, in a worktree.
-    async fn whitespace_patch(&self, repo: &Repo, sha: &str, plan: &FixPlan) -> Result<GeneratePatchResponse, PlannerError> {
+    async fn whitespace_patch(
+        &self,
+        repo: &Repo,
+        sha: &str,
+        plan: &FixPlan,
+    ) -> Result<GeneratePatchResponse, PlannerError> {
         let wt = repo.worktree(sha).await?;
         let result = async {
             for step in &plan.steps {

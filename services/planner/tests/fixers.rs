@@ -40,10 +40,7 @@ fn tools_path() -> OsString {
 
 /// Fails (never skips) when a tool the test needs is missing.
 fn need(tool: &str) {
-    assert!(
-        sre_sandbox::which(tool, &tools_path()).is_some(),
-        "{tool} is not installed: run scripts/install-tools.sh"
-    );
+    assert!(sre_sandbox::which(tool, &tools_path()).is_some(), "{tool} is not installed: run scripts/install-tools.sh");
 }
 
 fn sandbox(path: OsString, repos: &Path) -> Sandbox {
@@ -99,11 +96,7 @@ impl Fixture {
     }
 
     async fn context(&self, name: &str, sha: &str, log: String) -> FailureContext {
-        let req = BuildFailureContextRequest {
-            context: Some(Self::ctx(name, sha)),
-            log,
-            ..Default::default()
-        };
+        let req = BuildFailureContextRequest { context: Some(Self::ctx(name, sha)), log, ..Default::default() };
         self.service.build_failure_context(Request::new(req)).await.unwrap().into_inner().failure_context.unwrap()
     }
 
@@ -167,8 +160,7 @@ fn passes_with(repo: &Path, sha: &str, diff: &str, cmd: &str) {
         .unwrap();
     std::io::Write::write_all(apply.stdin.as_mut().unwrap(), diff.as_bytes()).unwrap();
     assert!(apply.wait().unwrap().success(), "the patch applies");
-    let out =
-        Command::new("bash").arg("-c").arg(cmd).current_dir(&clone).env("PATH", tools_path()).output().unwrap();
+    let out = Command::new("bash").arg("-c").arg(cmd).current_dir(&clone).env("PATH", tools_path()).output().unwrap();
     assert!(
         out.status.success(),
         "`{cmd}` passes with the patch:\n{}{}",
@@ -227,10 +219,10 @@ async fn ruff_check_fix_selects_exactly_the_reported_rules() {
     let fc = f.context("lint", &sha, actions_log(&dir, check)).await;
     assert_eq!((fc.category.as_str(), fc.tool.as_str(), fc.autofixable), ("lint", "ruff", true), "{fc:#?}");
     let plan = f.plan("lint", &sha, &fc).await;
-    assert_eq!((plan.strategy.as_str(), plan.command.as_str()), (
-        "ruff_fix",
-        "ruff check --fix --exit-zero --no-cache --select F401 -- app.py"
-    ));
+    assert_eq!(
+        (plan.strategy.as_str(), plan.command.as_str()),
+        ("ruff_fix", "ruff check --fix --exit-zero --no-cache --select F401 -- app.py")
+    );
     let patch = f.patch("lint", &sha, &plan, &fc).await;
     assert!(patch.diff.contains("-import os\n"), "{}", patch.diff);
     assert!(!patch.diff.contains("-    unused = 1"), "{}", patch.diff);
@@ -243,8 +235,7 @@ const CARGO_TOML: &str = "[package]\nname = \"fx\"\nversion = \"0.1.0\"\nedition
 async fn cargo_fmt_fixes_a_rustfmt_failure() {
     need("cargo");
     let f = Fixture::new();
-    let (dir, sha) =
-        f.repo("rs", &[("Cargo.toml", CARGO_TOML), ("src/lib.rs", "pub fn add(a:u32,b:u32)->u32{a+b}\n")]);
+    let (dir, sha) = f.repo("rs", &[("Cargo.toml", CARGO_TOML), ("src/lib.rs", "pub fn add(a:u32,b:u32)->u32{a+b}\n")]);
     let check = "cargo fmt --all --check";
     let fc = f.context("rs", &sha, actions_log(&dir, check)).await;
     assert_eq!((fc.category.as_str(), fc.language.as_str()), ("format", "rust"), "{fc:#?}");
@@ -381,7 +372,10 @@ async fn permissions_and_uncovered_failures_are_not_fixed_with_code() {
     assert_eq!(fc.category, "permissions");
     let plan = f.plan("perm", &sha, &fc).await;
     assert!(plan.steps.is_empty());
-    assert_eq!(plan.summary, "a permissions failure (a missing secret, token or access right) is never fixed with code");
+    assert_eq!(
+        plan.summary,
+        "a permissions failure (a missing secret, token or access right) is never fixed with code"
+    );
 }
 
 /// A fake OpenAI-compatible server: `POST /v1/chat/completions`, the real response shape, answers in order.

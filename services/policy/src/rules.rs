@@ -445,7 +445,8 @@ mod tests {
             assert_eq!(d.label, "needs-review", "{path}");
             assert!(d.violations.iter().any(|v| v.code == "path.protected"), "{path}: {:?}", d.violations);
         }
-        for path in [".env.production", "deploy/.aws/credentials", "keys/release.jks", ".netrc", "ci/.docker/config.json"]
+        for path in
+            [".env.production", "deploy/.aws/credentials", "keys/release.jks", ".netrc", "ci/.docker/config.json"]
         {
             let d = check_patch(&one_line(path));
             assert!(!d.allowed, "{path}");

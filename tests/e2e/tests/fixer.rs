@@ -29,7 +29,8 @@ fn actions_log(dir: &Path, cmd: &str) -> String {
     let out = Command::new("bash").arg("-c").arg(cmd).current_dir(dir).env("PATH", tools_path()).output().unwrap();
     assert!(!out.status.success(), "`{cmd}` must fail in the fixture");
     let ts = "2026-12-02T09:00:00.0000000Z";
-    let mut log = format!("{ts} ##[group]Run {cmd}\n{ts} {cmd}\n{ts} shell: /usr/bin/bash -e {{0}}\n{ts} ##[endgroup]\n");
+    let mut log =
+        format!("{ts} ##[group]Run {cmd}\n{ts} {cmd}\n{ts} shell: /usr/bin/bash -e {{0}}\n{ts} ##[endgroup]\n");
     for line in String::from_utf8_lossy(&out.stdout).lines().chain(String::from_utf8_lossy(&out.stderr).lines()) {
         log.push_str(&format!("{ts} {line}\n"));
     }
@@ -60,7 +61,8 @@ async fn a_ruff_format_failure_becomes_a_pr_with_ruffs_own_diff() {
 
     let body = serde_json::json!({"repo": "acme/fmt", "head_sha": sha, "head_branch": "main", "job": "format",
                                   "workflow": "CI", "log": log});
-    let req = Request::post("/api/v1/runs").header("content-type", "application/json").body(Body::from(body.to_string()));
+    let req =
+        Request::post("/api/v1/runs").header("content-type", "application/json").body(Body::from(body.to_string()));
     let (status, answer) = mesh.send(req.unwrap()).await;
     assert_eq!(status, 202, "{answer}");
     let answer: serde_json::Value = serde_json::from_str(&answer).unwrap();
