@@ -7,8 +7,9 @@
 #   DATA       data dir: ${SRE_DATA_DIR:-$REPO/data}, made absolute
 #   RUN_DIR    $DATA/run  (PID files, the env file smoke.sh reads)
 #   LOG_DIR    $DATA/logs (one log per process)
-#   PATH       gains .tools/pyvenv/bin and .tools/prometheus/usr/bin (after the caller's PATH, so a tool
-#              already installed on the machine wins)
+#   PATH       gains .tools/pyvenv/bin, .tools/node/node_modules/.bin (prettier, eslint: the planner's
+#              fixers) and .tools/prometheus/usr/bin (after the caller's PATH, so a tool already installed
+#              on the machine wins)
 # and the port table of docs/conventions.md.
 
 if [ -z "${BASH_VERSION:-}" ] || [ "${BASH_VERSINFO[0]}" -lt 4 ]; then
@@ -31,6 +32,7 @@ LOG_DIR="$DATA/logs"
 ENV_FILE="$RUN_DIR/env"
 
 case ":$PATH:" in *":$PYVENV_DIR/bin:"*) ;; *) PATH="$PATH:$PYVENV_DIR/bin" ;; esac
+case ":$PATH:" in *":$TOOLS_DIR/node/node_modules/.bin:"*) ;; *) PATH="$PATH:$TOOLS_DIR/node/node_modules/.bin" ;; esac
 case ":$PATH:" in *":$PROM_DIR/usr/bin:"*) ;; *) PATH="$PATH:$PROM_DIR/usr/bin" ;; esac
 case ":$PATH:" in *":$CARGO_TOOLS_DIR/bin:"*) ;; *) PATH="$PATH:$CARGO_TOOLS_DIR/bin" ;; esac
 export PATH

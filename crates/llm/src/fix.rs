@@ -72,6 +72,7 @@ impl AppliedFix {
                 .map(|path| PlanStep { action: ACTION.to_owned(), path: path.clone(), rationale: rationale.clone() })
                 .collect(),
             confidence: self.confidence,
+            ..FixPlan::default()
         }
     }
 }

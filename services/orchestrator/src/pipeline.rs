@@ -342,7 +342,9 @@ impl Pipeline {
             )
             .await?;
         if patch.diff.trim().is_empty() {
-            let reason = "the plan produced no change";
+            // The planner's reason when its fixer ran and the result was refused or could not be made.
+            let reason =
+                if patch.skipped_reason.is_empty() { "the plan produced no change" } else { &patch.skipped_reason };
             p.conclude(StageStatus::Skipped, reason);
             return Ok((Outcome::Skipped, reason.into()));
         }
@@ -458,7 +460,7 @@ impl Pipeline {
 
         let title = format!("sre-agent: {}", plan.summary);
         let body = format!(
-            "Automated fix for the failed `{}` check on {}.\n\nPlan ({}):\n{}\n\nDanger score: {:.1} ({}).\nValidated with `{}` (exit {}).\nRun: {}",
+            "Automated fix for the failed `{}` check on {}.\n\nPlan ({}):\n{}{}\n\nDanger score: {:.1} ({}).\nValidated with `{}` (exit {}).\nRun: {}",
             run.failure.display_name(),
             run.failure.head_sha,
             plan.strategy,
@@ -467,6 +469,12 @@ impl Pipeline {
                 .map(|s| format!("- {} `{}`: {}", s.action, s.path, s.rationale))
                 .collect::<Vec<_>>()
                 .join("\n"),
+            if plan.command.is_empty() {
+                String::new()
+            } else {
+                let notes: String = plan.notes.iter().map(|n| format!("\n- note: {n}")).collect();
+                format!("\n\nMade by `{}` ({}) in the sandbox.{notes}", plan.command, plan.tool_version)
+            },
             decision.danger_score,
             label.as_str(),
             validation.command,
@@ -568,8 +576,9 @@ fn context_json(fc: &sre_proto::FailureContext) -> String {
 fn plan_json(plan: &sre_proto::FixPlan) -> String {
     let steps: Vec<_> =
         plan.steps.iter().map(|s| json!({"action": s.action, "path": s.path, "rationale": s.rationale})).collect();
-    json!({"strategy": plan.strategy, "summary": plan.summary, "confidence": plan.confidence, "steps": steps})
-        .to_string()
+    json!({"strategy": plan.strategy, "summary": plan.summary, "confidence": plan.confidence, "steps": steps,
+           "command": plan.command, "tool_version": plan.tool_version, "notes": plan.notes})
+    .to_string()
 }
 
 fn scan_json(scans: &sre_proto::RunScansResponse) -> String {

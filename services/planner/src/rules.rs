@@ -1,4 +1,5 @@
-//! Rule-based planning: language detection, failure classification and the whitespace-hygiene fix.
+//! Rule-based planning: language detection and classification by name (for a run without a log), and the
+//! whitespace-hygiene fix.
 
 use sre_domain::{Category, Language};
 use sre_proto::{FixPlan, PlanStep};
@@ -125,6 +126,7 @@ pub fn hygiene_plan(files: &[(String, HygieneIssues)]) -> FixPlan {
         summary,
         confidence: if steps.is_empty() { 0.0 } else { 0.9 },
         steps,
+        ..FixPlan::default()
     }
 }
 
@@ -133,8 +135,7 @@ pub fn no_rule_plan(category: Category, language: Language) -> FixPlan {
     FixPlan {
         strategy: "none".to_owned(),
         summary: format!("no rule fixes {category} failures in {language} repositories"),
-        steps: Vec::new(),
-        confidence: 0.0,
+        ..FixPlan::default()
     }
 }
 

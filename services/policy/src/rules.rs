@@ -5,8 +5,20 @@
 use sre_domain::{PrLabel, ViolationType};
 use sre_proto::{FixPlan, PolicyDecision, Violation};
 
-/// Plan actions the executor knows.
-pub const KNOWN_ACTIONS: &[&str] = &["fix_whitespace"];
+/// Plan actions the planner executes: the whitespace rule, the deterministic fixers (one action per tool,
+/// named as their strategy) and the LLM planner's edit.
+pub const KNOWN_ACTIONS: &[&str] = &[
+    "fix_whitespace",
+    "ruff_format",
+    "ruff_fix",
+    "black",
+    "cargo_fmt",
+    "clippy_fix",
+    "prettier",
+    "eslint_fix",
+    "gofmt",
+    "llm_edit",
+];
 
 /// Limits on one patch.
 pub const MAX_FILES: usize = 20;
@@ -16,9 +28,9 @@ pub const SAFE_BELOW: f64 = 30.0;
 
 /// Paths a fix may never touch (blocking).
 const FORBIDDEN_PREFIXES: &[&str] = &[".git/", ".ssh/"];
-/// Paths that need a human: CI definitions, ownership, security settings.
-const REVIEW_PREFIXES: &[&str] =
-    &[".github/workflows/", ".github/actions/", ".gitlab-ci", ".circleci/", "CODEOWNERS", ".github/CODEOWNERS"];
+/// Paths that need a human: CI definitions (everything under `.github/`: workflows, actions, dependabot,
+/// CODEOWNERS), ownership, security settings.
+const REVIEW_PREFIXES: &[&str] = &[".github/", ".gitlab-ci", ".circleci/", "CODEOWNERS", "docs/CODEOWNERS"];
 /// Dependency manifests and lock files.
 const DEPENDENCY_FILES: &[&str] = &[
     "Cargo.toml",
@@ -34,9 +46,40 @@ const DEPENDENCY_FILES: &[&str] = &[
     "go.sum",
     "Gemfile.lock",
 ];
+/// Lock files: a patch that changes only these is churn no fixer should make (and cannot be validated
+/// offline).
+const LOCK_FILES: &[&str] = &[
+    "Cargo.lock",
+    "package-lock.json",
+    "npm-shrinkwrap.json",
+    "yarn.lock",
+    "pnpm-lock.yaml",
+    "poetry.lock",
+    "uv.lock",
+    "Pipfile.lock",
+    "go.sum",
+    "Gemfile.lock",
+    "composer.lock",
+];
 /// File names that hold credentials.
-const SECRET_FILES: &[&str] = &[".env", "id_rsa", "id_ed25519", ".npmrc", ".pypirc", "credentials"];
-const SECRET_EXTS: &[&str] = &[".pem", ".key", ".p12", ".pfx"];
+const SECRET_FILES: &[&str] = &[
+    ".env",
+    "id_rsa",
+    "id_dsa",
+    "id_ecdsa",
+    "id_ed25519",
+    ".npmrc",
+    ".pypirc",
+    ".netrc",
+    ".git-credentials",
+    ".htpasswd",
+    "credentials",
+    "credentials.json",
+    "service-account.json",
+];
+const SECRET_EXTS: &[&str] = &[".pem", ".key", ".p12", ".pfx", ".jks", ".keystore", ".ppk", ".kdbx"];
+/// Directories whose files hold credentials wherever they sit.
+const SECRET_DIRS: &[&str] = &[".aws/", ".ssh/", ".docker/", ".kube/", ".gnupg/"];
 
 /// A violation `<family>.<detail>`; the family is the bounded `type` label of the violations metric.
 fn violation(family: ViolationType, detail: &str, message: impl Into<String>, path: &str, blocking: bool) -> Violation {
@@ -62,7 +105,10 @@ fn check_path(path: &str, out: &mut Vec<Violation>) {
         out.push(violation(ViolationType::Path, "forbidden", "path may never be changed by the agent", path, true));
     }
     let name = file_name(path);
-    if SECRET_FILES.contains(&name) || SECRET_EXTS.iter().any(|e| name.ends_with(e)) {
+    let in_secret_dir = SECRET_DIRS.iter().any(|d| path.starts_with(d) || path.contains(&format!("/{d}")));
+    // `.env.production`, `.env.local`: dotenv files of every environment.
+    let dotenv = name.starts_with(".env.");
+    if SECRET_FILES.contains(&name) || SECRET_EXTS.iter().any(|e| name.ends_with(e)) || dotenv || in_secret_dir {
         out.push(violation(ViolationType::Path, "credentials", "file looks like it holds credentials", path, true));
     }
     if REVIEW_PREFIXES.iter().any(|p| path.starts_with(p)) {
@@ -124,6 +170,15 @@ pub fn check_plan(plan: &FixPlan) -> PolicyDecision {
         check_path(&step.path, &mut v);
         score.add(2.0);
     }
+    if is_lockfile_only(plan.steps.iter().map(|s| s.path.as_str())) {
+        v.push(violation(
+            ViolationType::Plan,
+            "lockfile_only",
+            "the plan changes only lock files: churn, not a fix",
+            "",
+            true,
+        ));
+    }
     if !plan.steps.is_empty() && plan.confidence < 0.5 {
         v.push(violation(
             ViolationType::Plan,
@@ -135,6 +190,16 @@ pub fn check_plan(plan: &FixPlan) -> PolicyDecision {
         score.add(20.0);
     }
     decide(score.0, v)
+}
+
+/// True when there is at least one path and every one is a lock file.
+fn is_lockfile_only<'a>(mut paths: impl Iterator<Item = &'a str>) -> bool {
+    let mut any = false;
+    let all = paths.all(|p| {
+        any = true;
+        LOCK_FILES.contains(&file_name(p))
+    });
+    any && all
 }
 
 /// One file of a parsed diff.
@@ -236,6 +301,16 @@ pub fn check_patch(diff: &str) -> PolicyDecision {
             "",
             true,
         ));
+    }
+    if is_lockfile_only(files.iter().map(|f| f.path.as_str())) {
+        v.push(violation(
+            ViolationType::Diff,
+            "lockfile_only",
+            "the patch changes only lock files: churn, not a fix",
+            "",
+            true,
+        ));
+        score.add(40.0);
     }
     // Size: up to 25 points for lines, up to 15 for files.
     score.add((f64::from(changed) / 10.0).min(25.0));
@@ -339,6 +414,7 @@ mod tests {
             summary: String::new(),
             steps: vec![step("fix_whitespace", "a.py")],
             confidence: 0.9,
+            ..FixPlan::default()
         };
         assert!(check_plan(&ok).allowed);
         assert_eq!(check_plan(&ok).label, "safe");
@@ -347,5 +423,43 @@ mod tests {
         assert!(!d.allowed);
         let codes: Vec<_> = d.violations.iter().map(|v| v.code.as_str()).collect();
         assert_eq!(codes, ["action.unknown", "path.forbidden", "plan.low_confidence"]);
+        for action in ["ruff_format", "cargo_fmt", "gofmt", "prettier", "llm_edit"] {
+            assert!(check_plan(&FixPlan { steps: vec![step(action, "src/a.rs")], ..ok.clone() }).allowed, "{action}");
+        }
+        let lock = FixPlan { steps: vec![step("ruff_fix", "uv.lock")], ..ok.clone() };
+        let d = check_plan(&lock);
+        assert!(!d.allowed);
+        assert_eq!(d.violations[0].code, "plan.lockfile_only");
+    }
+
+    fn one_line(path: &str) -> String {
+        format!("diff --git a/{path} b/{path}\n--- a/{path}\n+++ b/{path}\n@@ -1 +1 @@\n-a\n+b\n")
+    }
+
+    #[test]
+    fn github_credentials_and_lock_files() {
+        // Anything under .github/ needs review, not only workflows.
+        for path in [".github/workflows/ci.yml", ".github/dependabot.yml", ".github/CODEOWNERS"] {
+            let d = check_patch(&one_line(path));
+            assert!(d.allowed, "{path}");
+            assert_eq!(d.label, "needs-review", "{path}");
+            assert!(d.violations.iter().any(|v| v.code == "path.protected"), "{path}: {:?}", d.violations);
+        }
+        for path in
+            [".env.production", "deploy/.aws/credentials", "keys/release.jks", ".netrc", "ci/.docker/config.json"]
+        {
+            let d = check_patch(&one_line(path));
+            assert!(!d.allowed, "{path}");
+            assert!(d.violations.iter().any(|v| v.code == "path.credentials"), "{path}: {:?}", d.violations);
+        }
+        let lock_only = format!("{}{}", one_line("Cargo.lock"), one_line("web/package-lock.json"));
+        let d = check_patch(&lock_only);
+        assert!(!d.allowed);
+        assert!(d.violations.iter().any(|v| v.code == "diff.lockfile_only" && v.blocking), "{:?}", d.violations);
+        // A lock file beside the code it belongs to is a dependency change: review, not refused.
+        let with_code = format!("{}{}", one_line("Cargo.lock"), one_line("src/lib.rs"));
+        let d = check_patch(&with_code);
+        assert!(d.allowed);
+        assert!(!d.violations.iter().any(|v| v.code == "diff.lockfile_only"));
     }
 }

@@ -1,0 +1,108 @@
+//! A real `ruff format --check` failure end to end: the repository's CI step run here (the real tool's real
+//! output) as a GitHub Actions job log, submitted with `POST /api/v1/runs`; the planner chooses ruff from
+//! the log's content, runs `ruff format` in the sandbox on the file ruff named, and the PR's diff is ruff's
+//! own; the validator re-ran the failing step without and with the patch (reproduced_and_fixed).
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::http::Request;
+use sre_domain::{RunStatus, Stage, StageStatus};
+use sre_e2e::{Mesh, MeshOptions, show};
+use sre_gitwork::testing::{git, init_repo};
+
+const WORKFLOW: &str = "name: CI\non: [push]\njobs:\n  format:\n    runs-on: ubuntu-latest\n    steps:\n      - uses: actions/checkout@v4\n      - name: Format\n        run: ruff format --check .\n";
+
+const APP: &str = "def add(a,b):\n    return a+b\n\n\n\nTOTALS = {'a':1,\n  'b':2}\n";
+
+fn tools_path() -> std::ffi::OsString {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let mut dirs: Vec<PathBuf> = std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default()).collect();
+    dirs.push(root.join(".tools/pyvenv/bin"));
+    std::env::join_paths(dirs).unwrap()
+}
+
+/// The job log GitHub Actions shows for `cmd` run in `dir` (the real output, the runner's markers).
+fn actions_log(dir: &Path, cmd: &str) -> String {
+    let out = Command::new("bash").arg("-c").arg(cmd).current_dir(dir).env("PATH", tools_path()).output().unwrap();
+    assert!(!out.status.success(), "`{cmd}` must fail in the fixture");
+    let ts = "2026-12-02T09:00:00.0000000Z";
+    let mut log =
+        format!("{ts} ##[group]Run {cmd}\n{ts} {cmd}\n{ts} shell: /usr/bin/bash -e {{0}}\n{ts} ##[endgroup]\n");
+    for line in String::from_utf8_lossy(&out.stdout).lines().chain(String::from_utf8_lossy(&out.stderr).lines()) {
+        log.push_str(&format!("{ts} {line}\n"));
+    }
+    log.push_str(&format!("{ts} ##[error]Process completed with exit code {}.\n", out.status.code().unwrap_or(1)));
+    log
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_ruff_format_failure_becomes_a_pr_with_ruffs_own_diff() {
+    // The process's PATH is what the planner's and the validator's sandboxes show (scripts/lib/env.sh puts
+    // .tools/pyvenv/bin on it).
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    assert!(
+        std::env::split_paths(&path).any(|d| d.join("ruff").is_file()),
+        "ruff is not on PATH: run scripts/install-tools.sh and `. scripts/lib/env.sh`"
+    );
+    let mesh = Mesh::start(MeshOptions::default()).await;
+    let repo = mesh.repos_dir().join("acme/fmt");
+    init_repo(&repo);
+    std::fs::write(repo.join("app.py"), APP).unwrap();
+    std::fs::write(repo.join("util.py"), "X = 1\n").unwrap();
+    std::fs::create_dir_all(repo.join(".github/workflows")).unwrap();
+    std::fs::write(repo.join(".github/workflows/ci.yml"), WORKFLOW).unwrap();
+    git(&repo, &["add", "-A"]);
+    git(&repo, &["commit", "-q", "-m", "app"]);
+    let sha = git(&repo, &["rev-parse", "HEAD"]);
+    let log = actions_log(&repo, "ruff format --check .");
+
+    let body = serde_json::json!({"repo": "acme/fmt", "head_sha": sha, "head_branch": "main", "job": "format",
+                                  "workflow": "CI", "log": log});
+    let req =
+        Request::post("/api/v1/runs").header("content-type", "application/json").body(Body::from(body.to_string()));
+    let (status, answer) = mesh.send(req.unwrap()).await;
+    assert_eq!(status, 202, "{answer}");
+    let answer: serde_json::Value = serde_json::from_str(&answer).unwrap();
+    let run_id = answer["run_id"].as_str().unwrap().to_owned();
+    let run = mesh.wait_terminal(&run_id, Duration::from_secs(120)).await;
+    assert_eq!(run.status, RunStatus::Success, "{run:#?}");
+    let statuses: Vec<_> = run.stages.iter().map(|s| (s.stage, s.status)).collect();
+    assert_eq!(statuses[0], (Stage::Plan, StageStatus::Ok));
+
+    let (_, plan) = mesh.get(&format!("/api/v1/runs/{run_id}/artifacts/plan")).await;
+    let plan: serde_json::Value = serde_json::from_str(&plan).unwrap();
+    assert_eq!(plan["strategy"], "ruff_format", "{plan}");
+    assert_eq!(plan["command"], "ruff format --no-cache -- app.py", "{plan}");
+    assert!(plan["tool_version"].as_str().unwrap().starts_with("ruff "), "{plan}");
+
+    // The diff is ruff's: the file on the PR branch is what ruff format makes of app.py.
+    let pr = run.pr.clone().expect("a PR");
+    let fixed = show(&repo, &pr.branch, "app.py");
+    let scratch = tempfile::tempdir().unwrap();
+    std::fs::write(scratch.path().join("app.py"), APP).unwrap();
+    let ran = Command::new("ruff")
+        .args(["format", "--no-cache", "app.py"])
+        .current_dir(scratch.path())
+        .env("PATH", tools_path())
+        .status()
+        .unwrap();
+    assert!(ran.success());
+    let want = std::fs::read_to_string(scratch.path().join("app.py")).unwrap();
+    assert_eq!(format!("{fixed}\n"), want);
+    let (_, diff) = mesh.get(&format!("/api/v1/runs/{run_id}/diff")).await;
+    assert!(diff.starts_with("diff --git a/app.py b/app.py\n") && !diff.contains("util.py"), "{diff}");
+
+    let (_, validation) = mesh.get(&format!("/api/v1/runs/{run_id}/artifacts/validation")).await;
+    let validation: serde_json::Value = serde_json::from_str(&validation).unwrap();
+    assert_eq!(
+        (validation["verdict"].as_str(), validation["command"].as_str(), validation["sandbox"].as_str()),
+        (Some("reproduced_and_fixed"), Some("ruff format --check ."), Some("bwrap")),
+        "{validation}"
+    );
+    assert_ne!(validation["before"]["exit_code"], 0);
+    assert_eq!(validation["after"]["exit_code"], 0);
+    mesh.stop().await;
+}
