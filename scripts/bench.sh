@@ -17,7 +17,8 @@
 #   scripts/bench.sh [--quick] [--duration S] [--runs N] [--levels "16 64 256"] [--db "sqlite postgres"]
 #                    [--sections "ingest peers telemetry pipeline"]
 #
-# --quick: 2 s per level and 3 pipeline runs, for checking the script. SRE_SKIP_BUILD=1 skips the release build.
+# --quick: 2 s per level and 3 pipeline runs, for checking the script. SRE_SKIP_BUILD=1 skips the release build;
+# BENCH_BIN_DIR runs the binaries of another dir (target/debug: checks the script, measures nothing useful).
 # PostgreSQL: BENCH_PG_ADMIN_URL (default postgres://postgres@127.0.0.1:5432/postgres); a database is created
 # for the run and dropped after. Redis: REDIS_URL (default redis://127.0.0.1:6379).
 set -euo pipefail
@@ -47,7 +48,7 @@ has() { case " $SECTIONS " in *" $1 "*) true ;; *) false ;; esac; }
 
 TARGET_DIR="${CARGO_TARGET_DIR:-$REPO/target}"
 case "$TARGET_DIR" in /*) ;; *) TARGET_DIR="$REPO/$TARGET_DIR" ;; esac
-BIN="$TARGET_DIR/release"
+BIN="${BENCH_BIN_DIR:-$TARGET_DIR/release}"   # BENCH_BIN_DIR=target/debug (with SRE_SKIP_BUILD=1) checks the script only
 OUT_DIR="$TARGET_DIR/bench"
 STAMP="$(date -u +%Y%m%dT%H%M%SZ)"
 WORK="$OUT_DIR/work-$STAMP"
@@ -83,13 +84,15 @@ if has peers; then
 fi
 redis_ping "$REDIS_PORT" || die "Redis does not answer on $HOST:$REDIS_PORT (scripts/up.sh starts one)"
 
-if has ingest || has telemetry || has pipeline; then
+NEEDED=()   # the release binaries the chosen sections run
+if has ingest || has telemetry; then NEEDED=(sre-gateway sre-otlp-sink); fi
+if has pipeline; then NEEDED=(sre-gateway sre-otlp-sink sre-orchestrator sre-planner sre-policy sre-scanner sre-validator sre-pr); fi
+if [ "${#NEEDED[@]}" -gt 0 ]; then
   if [ "${SRE_SKIP_BUILD:-0}" != 1 ]; then
-    log "cargo build --release (the binaries the benchmark runs)"
-    cargo build --release --locked -p sre-gateway -p sre-orchestrator -p sre-planner -p sre-policy -p sre-scanner \
-      -p sre-validator -p sre-pr -p sre-otlp-sink || die "release build failed"
+    log "cargo build --release (the binaries the benchmark runs: ${NEEDED[*]})"
+    cargo build --release --locked "${NEEDED[@]/#/-p}" || die "release build failed"
   fi
-  for b in sre-gateway sre-orchestrator sre-planner sre-policy sre-scanner sre-validator sre-pr sre-otlp-sink; do
+  for b in "${NEEDED[@]}"; do
     [ -x "$BIN/$b" ] || die "$BIN/$b is missing (unset SRE_SKIP_BUILD)"
   done
 fi
@@ -319,8 +322,9 @@ fixture() {
   git -C "$repo" config user.name "sre-agent bench"
   git -C "$repo" config user.email "bench@sre-agent.invalid"
   git -C "$repo" config commit.gpgsign false
-  printf 'def add(a, b):   \n    return a + b\n' >"$repo/app.py"
-  printf 'test:\n\t! grep -nE "[[:space:]]+$$" app.py\n' >"$repo/Makefile"
+  # the smoke test's lint job (scripts/smoke.sh): trailing whitespace and a missing final newline
+  printf 'def add(a, b):   \n    return a + b  \n\n\ndef sub(a, b):\t\n    return a - b' >"$repo/app.py"
+  printf 'test:\n\t! grep -nE "[[:space:]]+$$" app.py\n\ttest -z "$$(tail -c1 app.py)"\n' >"$repo/Makefile"
   printf 'name: CI\non: [push]\njobs:\n  lint:\n    runs-on: ubuntu-latest\n    steps:\n      - uses: actions/checkout@v4\n      - name: Lint\n        run: make test\n' \
     >"$repo/.github/workflows/ci.yml"
   git -C "$repo" add -A
