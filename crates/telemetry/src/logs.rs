@@ -174,7 +174,7 @@ where
 
     fn on_event(&self, event: &Event<'_>, ctx: Context<'_, S>) {
         // Last line of defence: a credential that reached a log line anyway is written redacted.
-        let mut line = crate::redact::redact(&self.render(event, &ctx)).into_owned();
+        let mut line = crate::redact::redact_log_line(&self.render(event, &ctx)).into_owned();
         if let Some(capture) = &self.capture
             && let Ok(mut lines) = capture.0.lock()
         {

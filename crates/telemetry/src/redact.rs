@@ -38,13 +38,19 @@ pub fn redact(text: &str) -> Cow<'_, str> {
             out = Cow::Owned(replaced);
         }
     }
+    out
+}
+
+/// [`redact`] for a log line, counted in [`redacted_lines`].
+pub(crate) fn redact_log_line(line: &str) -> Cow<'_, str> {
+    let out = redact(line);
     if matches!(out, Cow::Owned(_)) {
         REDACTED_LINES.fetch_add(1, Ordering::Relaxed);
     }
     out
 }
 
-/// How many texts of this process [`redact`] had to change: anything above 0 is a leak caught late, worth
+/// How many log lines of this process had to be redacted: anything above 0 is a leak caught late, worth
 /// finding at its source.
 pub fn redacted_lines() -> u64 {
     REDACTED_LINES.load(Ordering::Relaxed)

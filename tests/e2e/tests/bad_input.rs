@@ -25,10 +25,14 @@ fn ctx(repo: &str, sha: &str) -> Option<RunContext> {
 }
 
 fn assert_invalid(what: &str, result: Result<(), tonic::Status>, says: &str) {
+    assert_refused(what, result, Code::InvalidArgument, says);
+}
+
+fn assert_refused(what: &str, result: Result<(), tonic::Status>, code: Code, says: &str) {
     let status = result.err().unwrap_or_else(|| panic!("{what}: accepted"));
-    assert_eq!(status.code(), Code::InvalidArgument, "{what}: {status:?}");
+    assert_eq!(status.code(), code, "{what}: {status:?}");
     assert!(status.message().contains(says), "{what}: {:?} does not say {says:?}", status.message());
-    println!("| {what} | INVALID_ARGUMENT | {} |", status.message());
+    println!("| {what} | {code:?} | {} |", status.message());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -84,17 +88,20 @@ async fn absurd_requests_are_invalid_argument_with_a_message() {
         assert_invalid(&format!("PullRequests/CreatePullRequest, {what}"), r.map(drop), says);
     }
 
-    // A diff past the limit, wherever a diff is taken.
+    // A diff past the limit, wherever a diff is taken. MAX_DIFF_BYTES is also tonic's default decoding limit
+    // (4 MiB), so a request that large is refused by the transport itself, before the handler: OUT_OF_RANGE
+    // naming the limit.
     let good = ctx("acme/app", &sha);
     let says = "the limit is";
+    let too_large = |what: &str, r: Result<(), tonic::Status>| assert_refused(what, r, Code::OutOfRange, says);
     let r = policy.check_patch(CheckPatchRequest { context: good.clone(), diff: huge.clone() }).await;
-    assert_invalid("Policy/CheckPatch, oversized diff", r.map(drop), says);
+    too_large("Policy/CheckPatch, oversized diff", r.map(drop));
     let r = scanner.run_scans(RunScansRequest { context: good.clone(), diff: huge.clone() }).await;
-    assert_invalid("Scanner/RunScans, oversized diff", r.map(drop), says);
+    too_large("Scanner/RunScans, oversized diff", r.map(drop));
     let r = validator
         .validate(ValidateRequest { context: good.clone(), diff: huge.clone(), failure: failure.clone(), ..Default::default() })
         .await;
-    assert_invalid("Validator/Validate, oversized diff", r.map(drop), says);
+    too_large("Validator/Validate, oversized diff", r.map(drop));
     let r = pr
         .create_pull_request(CreatePullRequestRequest {
             context: good.clone(),
@@ -105,7 +112,7 @@ async fn absurd_requests_are_invalid_argument_with_a_message() {
             ..Default::default()
         })
         .await;
-    assert_invalid("PullRequests/CreatePullRequest, oversized diff", r.map(drop), says);
+    too_large("PullRequests/CreatePullRequest, oversized diff", r.map(drop));
 
     // A plan that is missing, or whose steps leave the repository.
     let r = policy.check_plan(CheckPlanRequest { context: good.clone(), plan: None }).await;
@@ -113,12 +120,18 @@ async fn absurd_requests_are_invalid_argument_with_a_message() {
     let escaping = FixPlan {
         strategy: "strip_trailing_whitespace".into(),
         summary: "strip".into(),
-        steps: vec![PlanStep { action: "edit".into(), path: "../../../etc/passwd".into(), rationale: "x".into() }],
+        steps: vec![PlanStep { action: "fix_whitespace".into(), path: "../../../etc/passwd".into(), rationale: "x".into() }],
         confidence: 0.9,
         ..Default::default()
     };
     let r = planner.generate_patch(GeneratePatchRequest { context: good.clone(), plan: Some(escaping), ..Default::default() }).await;
     assert_invalid("Planner/GeneratePatch, plan path escaping the repository", r.map(drop), "../../../etc/passwd");
+    let unknown = FixPlan {
+        steps: vec![PlanStep { action: "rm -rf".into(), path: "app.py".into(), rationale: "x".into() }],
+        ..Default::default()
+    };
+    let r = planner.generate_patch(GeneratePatchRequest { context: good.clone(), plan: Some(unknown), ..Default::default() }).await;
+    assert_invalid("Planner/GeneratePatch, unknown plan action", r.map(drop), "unknown plan action");
     let r = planner.generate_patch(GeneratePatchRequest { context: good.clone(), plan: None, ..Default::default() }).await;
     assert_invalid("Planner/GeneratePatch, no plan", r.map(drop), "plan");
 
