@@ -80,7 +80,8 @@ async fn runs_are_submitted_followed_listed_and_shown() {
     std::fs::write(&log_file, &calc_log).unwrap();
     let addr = serve(mesh.gateway.clone()).await;
     let url = format!("http://{addr}");
-    let env = [("SRE_REPOS_DIR", repos.as_str()), ("SRE_GATEWAY_URL", url.as_str()), ("SRE_API_TOKEN", sre_e2e::API_TOKEN)];
+    let env =
+        [("SRE_REPOS_DIR", repos.as_str()), ("SRE_GATEWAY_URL", url.as_str()), ("SRE_API_TOKEN", sre_e2e::API_TOKEN)];
 
     // A lint failure: its command run in a throwaway worktree, the log submitted, the run followed to a PR.
     let ran = cli(
@@ -281,7 +282,8 @@ async fn timeouts_and_limits() {
     missing_module_repo(mesh.repos_dir());
     let work = tempfile::tempdir().unwrap();
     let url = format!("http://{}", serve(mesh.gateway.clone()).await);
-    let env = [("SRE_REPOS_DIR", repos.as_str()), ("SRE_GATEWAY_URL", url.as_str()), ("SRE_API_TOKEN", sre_e2e::API_TOKEN)];
+    let env =
+        [("SRE_REPOS_DIR", repos.as_str()), ("SRE_GATEWAY_URL", url.as_str()), ("SRE_API_TOKEN", sre_e2e::API_TOKEN)];
     let base = ["run", "--repo", "acme/calc", "--sha", "HEAD"];
 
     let started = std::time::Instant::now();

@@ -74,14 +74,16 @@ pub async fn require_token(
     match check(expected, req.headers()) {
         Ok(()) => next.run(req).await,
         Err(reason) => {
-            let route = req.extensions().get::<MatchedPath>().map_or(sre_telemetry::http::UNMATCHED_ROUTE, |m| m.as_str());
+            let route =
+                req.extensions().get::<MatchedPath>().map_or(sre_telemetry::http::UNMATCHED_ROUTE, |m| m.as_str());
             metrics.emit(RequestRejected { reason, route });
             let message = match reason {
                 RejectReason::TokenMissing => "the runs API requires Authorization: Bearer <token> (SRE_API_TOKEN)",
                 RejectReason::TokenMalformed => "the Authorization header must be Bearer <token>",
                 _ => "invalid API token",
             };
-            let mut resp = (StatusCode::UNAUTHORIZED, axum::Json(serde_json::json!({"error": message}))).into_response();
+            let mut resp =
+                (StatusCode::UNAUTHORIZED, axum::Json(serde_json::json!({"error": message}))).into_response();
             resp.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
             resp
         }

@@ -50,10 +50,20 @@ pub struct Config {
     #[arg(long, env = "SRE_MAX_BODY_BYTES", value_name = "SRE_MAX_BODY_BYTES", default_value_t = DEFAULT_MAX_BODY_BYTES)]
     pub max_body_bytes: usize,
     /// Seconds a client has to send its request line and headers; the connection is closed after
-    #[arg(long, env = "SRE_HTTP_HEADER_TIMEOUT_SECONDS", value_name = "SRE_HTTP_HEADER_TIMEOUT_SECONDS", default_value_t = 10)]
+    #[arg(
+        long,
+        env = "SRE_HTTP_HEADER_TIMEOUT_SECONDS",
+        value_name = "SRE_HTTP_HEADER_TIMEOUT_SECONDS",
+        default_value_t = 10
+    )]
     pub header_timeout_seconds: u64,
     /// Seconds a client has to send its whole body (408 and the connection closed after)
-    #[arg(long, env = "SRE_HTTP_BODY_TIMEOUT_SECONDS", value_name = "SRE_HTTP_BODY_TIMEOUT_SECONDS", default_value_t = 30)]
+    #[arg(
+        long,
+        env = "SRE_HTTP_BODY_TIMEOUT_SECONDS",
+        value_name = "SRE_HTTP_BODY_TIMEOUT_SECONDS",
+        default_value_t = 30
+    )]
     pub body_timeout_seconds: u64,
     /// The job queue
     #[arg(long, env = "REDIS_URL", value_name = "REDIS_URL", default_value = "redis://127.0.0.1:6379")]
@@ -115,7 +125,8 @@ impl Config {
             (Some(token), None) => Some(token.to_owned()),
             (None, Some(path)) => {
                 let shown = path.display().to_string();
-                let text = std::fs::read_to_string(path).map_err(|e| ConfigError::ApiTokenFile(shown.clone(), e.to_string()))?;
+                let text = std::fs::read_to_string(path)
+                    .map_err(|e| ConfigError::ApiTokenFile(shown.clone(), e.to_string()))?;
                 let token = text.trim();
                 if token.is_empty() || token.contains(char::is_whitespace) {
                     return Err(ConfigError::ApiTokenFile(shown, "must hold one token on one line".into()));
@@ -142,7 +153,10 @@ impl Config {
         }
         Ok(crate::Limits {
             max_body_bytes: self.max_body_bytes,
-            header_timeout: Duration::from_secs(nonzero(self.header_timeout_seconds, "SRE_HTTP_HEADER_TIMEOUT_SECONDS")?),
+            header_timeout: Duration::from_secs(nonzero(
+                self.header_timeout_seconds,
+                "SRE_HTTP_HEADER_TIMEOUT_SECONDS",
+            )?),
             body_timeout: Duration::from_secs(nonzero(self.body_timeout_seconds, "SRE_HTTP_BODY_TIMEOUT_SECONDS")?),
         })
     }
@@ -177,7 +191,8 @@ mod tests {
     fn bare(args: &[&str]) -> Config {
         let mut config = Config::try_parse_from(std::iter::once("sre-gateway").chain(args.iter().copied())).unwrap();
         // Only what the test passes counts, whatever the environment holds.
-        let (token, file, insecure) = (config.api_token.take(), config.api_token_file.take(), config.api_insecure_loopback);
+        let (token, file, insecure) =
+            (config.api_token.take(), config.api_token_file.take(), config.api_insecure_loopback);
         config.api_insecure_loopback = false;
         for (flag, value) in args.iter().zip(args.iter().skip(1)) {
             match *flag {
@@ -201,7 +216,10 @@ mod tests {
         std::fs::write(&file, "from-file\n").unwrap();
         let f = file.to_str().unwrap();
         assert!(matches!(bare(&["--api-token-file", f]).api_auth(), Ok(ApiAuth::Token(t)) if &*t == b"from-file"));
-        assert!(matches!(bare(&["--api-token", "t0k", "--api-token-file", f]).api_auth(), Err(ConfigError::TwoApiTokens)));
+        assert!(matches!(
+            bare(&["--api-token", "t0k", "--api-token-file", f]).api_auth(),
+            Err(ConfigError::TwoApiTokens)
+        ));
         let missing = dir.path().join("nope");
         let err = bare(&["--api-token-file", missing.to_str().unwrap()]).api_auth().unwrap_err().to_string();
         assert!(err.starts_with("SRE_API_TOKEN_FILE ") && err.contains("nope"), "{err}");

@@ -3,8 +3,8 @@
 use std::time::{Duration, Instant};
 
 use axum::Router;
-use axum::body::Bytes;
 use axum::body::Body;
+use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, FromRef, MatchedPath, Path, Query, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
@@ -24,9 +24,9 @@ use crate::events::{
     DeliveryResult, GatewayMetrics, RejectReason, RequestRejected, WebhookFailed, WebhookIgnored, WebhookRejected,
     WebhookStored,
 };
-use crate::{AppState, Limits};
 use crate::ingest::{Delivery, What};
 use crate::webhook::{self, Classified};
+use crate::{AppState, Limits};
 
 /// GitHub gives up after 10 s; answer well before.
 const INGEST_DEADLINE: Duration = Duration::from_secs(8);
@@ -473,8 +473,8 @@ async fn submit_run(State(state): State<AppState>, body: Bytes) -> Result<Respon
 }
 
 async fn submit(state: &AppState, body: Bytes) -> Result<Response, ApiError> {
-    let submission: Submission =
-        serde_json::from_slice(&body).map_err(|e| ApiError::BadRequest(format!("invalid run submission: {}", webhook::json_error(&e))))?;
+    let submission: Submission = serde_json::from_slice(&body)
+        .map_err(|e| ApiError::BadRequest(format!("invalid run submission: {}", webhook::json_error(&e))))?;
     let valid_part = |p: &str| {
         !p.is_empty()
             && p != "."

@@ -54,9 +54,8 @@ async fn the_runs_api_requires_the_bearer_token() {
             if let Some(auth) = &auth {
                 req = req.header("authorization", auth.as_str());
             }
-            let resp = tower::ServiceExt::oneshot(h.router.clone(), req.body(Body::from(submission)).unwrap())
-                .await
-                .unwrap();
+            let resp =
+                tower::ServiceExt::oneshot(h.router.clone(), req.body(Body::from(submission)).unwrap()).await.unwrap();
             assert_eq!(resp.status(), StatusCode::UNAUTHORIZED, "{method} {path} with {auth:?}");
             assert_eq!(resp.headers()["www-authenticate"], "Bearer");
             let body = http_body_util::BodyExt::collect(resp.into_body()).await.unwrap().to_bytes();
@@ -257,7 +256,10 @@ async fn bad_input_is_refused_counted_and_nothing_is_stored() {
         },
         Case {
             name: "run submission over the limit",
-            request: submit(&format!(r#"{{"repo":"acme/app","head_sha":"0123456789abcdef","log":"{}"}}"#, "y".repeat(5000))),
+            request: submit(&format!(
+                r#"{{"repo":"acme/app","head_sha":"0123456789abcdef","log":"{}"}}"#,
+                "y".repeat(5000)
+            )),
             status: StatusCode::PAYLOAD_TOO_LARGE,
             reason: "body_too_large",
             message: "SRE_MAX_BODY_BYTES",
@@ -318,14 +320,19 @@ async fn trickle(addr: std::net::SocketAddr, head: &[u8], bytes: &[u8], gap: Dur
 #[tokio::test]
 async fn slow_clients_are_disconnected() {
     let h = harness().await;
-    let limits = Limits { header_timeout: Duration::from_secs(1), body_timeout: Duration::from_secs(1), ..Limits::default() };
+    let limits =
+        Limits { header_timeout: Duration::from_secs(1), body_timeout: Duration::from_secs(1), ..Limits::default() };
     let (addr, stop) = served(&h, limits).await;
 
     // Headers trickled a byte every 100 ms, never finished: closed after the header timeout, no answer.
     let header_before = rejections(&h, "header_timeout").await;
-    let (answer, closed) =
-        trickle(addr, b"POST /webhooks/github HTTP/1.1\r\nHost: x\r\n", b"X-Slow: aaaaaaaa\r\n", Duration::from_millis(100))
-            .await;
+    let (answer, closed) = trickle(
+        addr,
+        b"POST /webhooks/github HTTP/1.1\r\nHost: x\r\n",
+        b"X-Slow: aaaaaaaa\r\n",
+        Duration::from_millis(100),
+    )
+    .await;
     println!("header trickle: closed after {closed:?}, answer {answer:?}");
     assert!(closed >= Duration::from_millis(900) && closed < Duration::from_secs(5), "{closed:?}");
     assert!(!answer.contains("202") && !answer.contains("200 OK"), "{answer}");

@@ -50,8 +50,9 @@ pub async fn harness_with(limits: Limits) -> Harness {
     queue.ping().await.unwrap_or_else(|e| panic!("Redis at {redis} is unreachable ({e}); start redis-server"));
     queue.ensure_group().await.unwrap();
     let registry = SharedRegistry::default();
-    let state = AppState::new(SECRET, ApiAuth::token(API_TOKEN), StoreCell::ready(store.clone()), queue.clone(), &registry)
-        .with_limits(limits);
+    let state =
+        AppState::new(SECRET, ApiAuth::token(API_TOKEN), StoreCell::ready(store.clone()), queue.clone(), &registry)
+            .with_limits(limits);
     let router = routes::router(state.clone(), HttpMetrics::register(&registry));
     Harness { router, state, store, queue, _dir: dir }
 }
@@ -91,4 +92,3 @@ pub async fn send_raw(router: &axum::Router, req: Request<Body>) -> (StatusCode,
 pub fn json(body: &str) -> serde_json::Value {
     serde_json::from_str(body).unwrap_or_else(|e| panic!("not JSON ({e}): {body}"))
 }
-

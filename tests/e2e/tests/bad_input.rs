@@ -9,8 +9,8 @@ use sre_proto::pull_requests_client::PullRequestsClient;
 use sre_proto::scanner_client::ScannerClient;
 use sre_proto::validator_client::ValidatorClient;
 use sre_proto::{
-    BuildFailureContextRequest, CheckPatchRequest, CheckPlanRequest, CreatePullRequestRequest, FailureInfo,
-    FixPlan, GeneratePatchRequest, GeneratePlanRequest, PlanStep, RunContext, RunScansRequest, ValidateRequest,
+    BuildFailureContextRequest, CheckPatchRequest, CheckPlanRequest, CreatePullRequestRequest, FailureInfo, FixPlan,
+    GeneratePatchRequest, GeneratePlanRequest, PlanStep, RunContext, RunScansRequest, ValidateRequest,
 };
 use tonic::Code;
 
@@ -67,7 +67,13 @@ async fn absurd_requests_are_invalid_argument_with_a_message() {
             })
             .await;
         assert_invalid(&format!("Planner/BuildFailureContext, {what}"), r.map(drop), says);
-        let r = planner.generate_plan(GeneratePlanRequest { context: context.clone(), failure: failure.clone(), ..Default::default() }).await;
+        let r = planner
+            .generate_plan(GeneratePlanRequest {
+                context: context.clone(),
+                failure: failure.clone(),
+                ..Default::default()
+            })
+            .await;
         assert_invalid(&format!("Planner/GeneratePlan, {what}"), r.map(drop), says);
         let r = scanner.run_scans(RunScansRequest { context: context.clone(), diff: String::new() }).await;
         assert_invalid(&format!("Scanner/RunScans, {what}"), r.map(drop), says);
@@ -99,7 +105,12 @@ async fn absurd_requests_are_invalid_argument_with_a_message() {
     let r = scanner.run_scans(RunScansRequest { context: good.clone(), diff: huge.clone() }).await;
     too_large("Scanner/RunScans, oversized diff", r.map(drop));
     let r = validator
-        .validate(ValidateRequest { context: good.clone(), diff: huge.clone(), failure: failure.clone(), ..Default::default() })
+        .validate(ValidateRequest {
+            context: good.clone(),
+            diff: huge.clone(),
+            failure: failure.clone(),
+            ..Default::default()
+        })
         .await;
     too_large("Validator/Validate, oversized diff", r.map(drop));
     let r = pr
@@ -120,19 +131,28 @@ async fn absurd_requests_are_invalid_argument_with_a_message() {
     let escaping = FixPlan {
         strategy: "strip_trailing_whitespace".into(),
         summary: "strip".into(),
-        steps: vec![PlanStep { action: "fix_whitespace".into(), path: "../../../etc/passwd".into(), rationale: "x".into() }],
+        steps: vec![PlanStep {
+            action: "fix_whitespace".into(),
+            path: "../../../etc/passwd".into(),
+            rationale: "x".into(),
+        }],
         confidence: 0.9,
         ..Default::default()
     };
-    let r = planner.generate_patch(GeneratePatchRequest { context: good.clone(), plan: Some(escaping), ..Default::default() }).await;
+    let r = planner
+        .generate_patch(GeneratePatchRequest { context: good.clone(), plan: Some(escaping), ..Default::default() })
+        .await;
     assert_invalid("Planner/GeneratePatch, plan path escaping the repository", r.map(drop), "../../../etc/passwd");
     let unknown = FixPlan {
         steps: vec![PlanStep { action: "rm -rf".into(), path: "app.py".into(), rationale: "x".into() }],
         ..Default::default()
     };
-    let r = planner.generate_patch(GeneratePatchRequest { context: good.clone(), plan: Some(unknown), ..Default::default() }).await;
+    let r = planner
+        .generate_patch(GeneratePatchRequest { context: good.clone(), plan: Some(unknown), ..Default::default() })
+        .await;
     assert_invalid("Planner/GeneratePatch, unknown plan action", r.map(drop), "unknown plan action");
-    let r = planner.generate_patch(GeneratePatchRequest { context: good.clone(), plan: None, ..Default::default() }).await;
+    let r =
+        planner.generate_patch(GeneratePatchRequest { context: good.clone(), plan: None, ..Default::default() }).await;
     assert_invalid("Planner/GeneratePatch, no plan", r.map(drop), "plan");
 
     mesh.stop().await;

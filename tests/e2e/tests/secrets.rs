@@ -95,11 +95,13 @@ async fn planted_secrets_appear_in_no_span_log_metric_or_api_answer() {
     answers.push(("malformed webhook answer".to_owned(), answer.to_string()));
 
     // 2. A run submitted with its CI log (what `sre-agent run` sends).
-    let submission = serde_json::json!({"repo": "acme/leaky", "head_sha": sha, "job": "lint", "workflow": "CI", "log": log});
+    let submission =
+        serde_json::json!({"repo": "acme/leaky", "head_sha": sha, "job": "lint", "workflow": "CI", "log": log});
     let req = Request::post("/api/v1/runs").header("content-type", "application/json");
     let (status, answer) = mesh.send(req.body(Body::from(submission.to_string())).unwrap()).await;
     assert_eq!(status, 202, "{answer}");
-    let submitted_run = serde_json::from_str::<serde_json::Value>(&answer).unwrap()["run_id"].as_str().unwrap().to_owned();
+    let submitted_run =
+        serde_json::from_str::<serde_json::Value>(&answer).unwrap()["run_id"].as_str().unwrap().to_owned();
     answers.push(("submission answer".to_owned(), answer));
 
     // 3. Both runs to their end: the fix rewrites the planted lines, so the patch carries them.
