@@ -149,7 +149,7 @@ status=""
 until case "$status" in success | fail | blocked | skipped) true ;; *) false ;; esac; do
   [ "$SECONDS" -lt "$deadline" ] || fail "c: run" "run $RUN_ID not finished after ${TIMEOUT}s (status '$status'); see $LOG_DIR/orchestrator.log" "$TMP/run.json"
   sleep 1
-  curl -fsS -m 5 -o "$TMP/run.json" "$GATEWAY_URL/api/v1/runs/$RUN_ID" 2>/dev/null || continue
+  curl -fsS -m 5 -H "Authorization: Bearer ${SRE_API_TOKEN:-}" -o "$TMP/run.json" "$GATEWAY_URL/api/v1/runs/$RUN_ID" 2>/dev/null || continue
   status="$(json_get "$TMP/run.json" status || true)"
 done
 [ "$status" = success ] || fail "c: run" "run $RUN_ID ended '$status', want success" "$TMP/run.json"
@@ -158,7 +158,7 @@ git -C "$SMOKE_REPO" worktree add -q --detach "$TMP/pr" "refs/heads/$PR_BRANCH" 
   || fail "c: pr" "branch '$PR_BRANCH' does not exist in $SMOKE_REPO"
 make -s -C "$TMP/pr" test >"$TMP/make.log" 2>&1 || fail "c: pr" "make test fails on the PR branch $PR_BRANCH" "$TMP/make.log"
 git -C "$SMOKE_REPO" worktree remove --force "$TMP/pr"
-curl -fsS -m 5 -o "$TMP/validation.json" "$GATEWAY_URL/api/v1/runs/$RUN_ID/artifacts/validation" \
+curl -fsS -m 5 -H "Authorization: Bearer ${SRE_API_TOKEN:-}" -o "$TMP/validation.json" "$GATEWAY_URL/api/v1/runs/$RUN_ID/artifacts/validation" \
   || fail "c: validation" "the run has no validation artifact"
 VERDICT="$(json_get "$TMP/validation.json" verdict)" || fail "c: validation" "no verdict" "$TMP/validation.json"
 [ "$VERDICT" = reproduced_and_fixed ] || fail "c: validation" "verdict '$VERDICT', want reproduced_and_fixed" "$TMP/validation.json"

@@ -24,8 +24,9 @@ bash "$REPO/scripts/install-tools.sh"
 hash -r
 mkdir -p "$RUN_DIR" "$LOG_DIR" "$DATA/repos" "$DATA/prometheus"
 
-# ---- 2. the webhook secret, shared with smoke.sh through $DATA/run/env ---------------------------------
+# ---- 2. the webhook secret and the runs API token, shared with smoke.sh through $DATA/run/env (0600) ------
 SECRET="${GITHUB_WEBHOOK_SECRET:-$DEFAULT_WEBHOOK_SECRET}"
+API_TOKEN="${SRE_API_TOKEN:-$(od -An -N32 -tx1 /dev/urandom | tr -d ' \n')}"
 if pid_of gateway "$(expected_program gateway)" >/dev/null && [ -f "$ENV_FILE" ]; then
   # the running gateway keeps the secret it was started with: keep the env file that says which
   running_secret="$(bash -c '. "$1" && printf %s "${GITHUB_WEBHOOK_SECRET:-}"' _ "$ENV_FILE")"
@@ -33,15 +34,18 @@ if pid_of gateway "$(expected_program gateway)" >/dev/null && [ -f "$ENV_FILE" ]
     warn "the running gateway uses the secret in $ENV_FILE, not the one in GITHUB_WEBHOOK_SECRET; run scripts/down.sh first to change it"
   fi
   SECRET="$running_secret"
+  API_TOKEN="$(bash -c '. "$1" && printf %s "${SRE_API_TOKEN:-}"' _ "$ENV_FILE")"
 else
   umask_old="$(umask)"
   umask 077
   {
     echo "# written by scripts/up.sh; read by scripts/smoke.sh"
     printf 'export GITHUB_WEBHOOK_SECRET=%q\n' "$SECRET"
+    printf 'export SRE_API_TOKEN=%q\n' "$API_TOKEN"
     printf 'export SRE_DATA_DIR=%q\n' "$DATA"
     printf 'export SRE_REPOS_DIR=%q\n' "$DATA/repos"
   } >"$ENV_FILE"
+  chmod 600 "$ENV_FILE"
   umask "$umask_old"
 fi
 
@@ -133,7 +137,8 @@ ENV_EXTRA=("${COMMON_ENV[@]}"
   "OTEL_SERVICE_NAME=gateway"
   "SRE_HTTP_ADDR=$HOST:${HTTP_PORT[gateway]}"
   "REDIS_URL=$REDIS_URL"
-  "GITHUB_WEBHOOK_SECRET=$SECRET")
+  "GITHUB_WEBHOOK_SECRET=$SECRET"
+  "SRE_API_TOKEN=$API_TOKEN")
 start gateway "${HTTP_PORT[gateway]}" "$BIN_DIR/${BINARY[gateway]}"
 
 WITH_PROMETHEUS=0
@@ -231,7 +236,7 @@ else
 fi
 cat <<EOF
   Redis            redis://$HOST:$REDIS_PORT
-  webhook secret   in $ENV_FILE
+  webhook secret   in $ENV_FILE, with the runs API token (. $ENV_FILE before sre-agent runs)
   grpcurl          PATH="$PYVENV_DIR/bin:\$PATH" grpcurl -plaintext $HOST:${GRPC_PORT[planner]} list
                    grpcurl -plaintext $HOST:${GRPC_PORT[planner]} grpc.health.v1.Health/Check
   next             scripts/smoke.sh, or $BIN_DIR/sre-agent runs   (stop: scripts/down.sh)

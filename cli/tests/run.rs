@@ -9,7 +9,6 @@ mod support;
 use std::net::SocketAddr;
 use std::path::Path;
 
-use axum::response::IntoResponse;
 use sre_domain::{RunStatus, Stage, StageStatus};
 use sre_e2e::{Mesh, MeshOptions};
 use sre_gitwork::testing::{git, init_repo};
@@ -81,7 +80,8 @@ async fn runs_are_submitted_followed_listed_and_shown() {
     std::fs::write(&log_file, &calc_log).unwrap();
     let addr = serve(mesh.gateway.clone()).await;
     let url = format!("http://{addr}");
-    let env = [("SRE_REPOS_DIR", repos.as_str()), ("SRE_GATEWAY_URL", url.as_str())];
+    let env =
+        [("SRE_REPOS_DIR", repos.as_str()), ("SRE_GATEWAY_URL", url.as_str()), ("SRE_API_TOKEN", sre_e2e::API_TOKEN)];
 
     // A lint failure: its command run in a throwaway worktree, the log submitted, the run followed to a PR.
     let ran = cli(
@@ -255,30 +255,18 @@ async fn runs_are_submitted_followed_listed_and_shown() {
     assert!(ran.stderr.starts_with(&expected), "{ran}");
     assert_eq!(mesh.store.count_runs().await.unwrap(), before);
 
-    // A gateway that requires a token (as /api/v1/* will): refused without one, served with SRE_API_TOKEN.
-    let guarded = mesh.gateway.clone().layer(axum::middleware::from_fn(
-        |req: axum::extract::Request, next: axum::middleware::Next| async move {
-            let auth = req.headers().get("authorization").and_then(|v| v.to_str().ok()).map(str::to_owned);
-            if auth.as_deref() == Some("Bearer t0ken-for-tests") {
-                next.run(req).await
-            } else {
-                let body = axum::Json(serde_json::json!({"error": "missing or invalid bearer token"}));
-                (axum::http::StatusCode::UNAUTHORIZED, body).into_response()
-            }
-        },
-    ));
-    let guarded_url = format!("http://{}", serve(guarded).await);
-    let ran = cli(&["runs", "--gateway", &guarded_url], &env, work.path()).await;
+    // The gateway requires its token: refused without one, served with SRE_API_TOKEN.
+    let no_token = [env[0], env[1]];
+    let ran = cli(&["runs"], &no_token, work.path()).await;
     assert_eq!(ran.code, 2, "{ran}");
     assert!(ran.stderr.contains("refused the request (401 Unauthorized): set SRE_API_TOKEN (or --token)"), "{ran}");
     let empty_token = [env[0], env[1], ("SRE_API_TOKEN", "")];
-    let ran = cli(&["runs", "--gateway", &guarded_url], &empty_token, work.path()).await;
+    let ran = cli(&["runs"], &empty_token, work.path()).await;
     assert!(ran.stderr.contains("refused the request (401 Unauthorized): set"), "an empty variable is no token: {ran}");
-    let with_token = [env[0], env[1], ("SRE_API_TOKEN", "t0ken-for-tests")];
-    let ran = cli(&["runs", "--gateway", &guarded_url], &with_token, work.path()).await;
+    let ran = cli(&["runs"], &env, work.path()).await;
     assert_eq!(ran.code, 0, "{ran}");
     assert!(ran.stdout.contains(&app_id[..8]), "{ran}");
-    let ran = cli(&["runs", "--gateway", &guarded_url, "--token", "wrong"], &env, work.path()).await;
+    let ran = cli(&["runs", "--token", "wrong"], &env, work.path()).await;
     assert!(ran.stderr.contains("refused the request (401 Unauthorized) with the token given"), "{ran}");
 
     mesh.stop().await;
@@ -294,7 +282,8 @@ async fn timeouts_and_limits() {
     missing_module_repo(mesh.repos_dir());
     let work = tempfile::tempdir().unwrap();
     let url = format!("http://{}", serve(mesh.gateway.clone()).await);
-    let env = [("SRE_REPOS_DIR", repos.as_str()), ("SRE_GATEWAY_URL", url.as_str())];
+    let env =
+        [("SRE_REPOS_DIR", repos.as_str()), ("SRE_GATEWAY_URL", url.as_str()), ("SRE_API_TOKEN", sre_e2e::API_TOKEN)];
     let base = ["run", "--repo", "acme/calc", "--sha", "HEAD"];
 
     let started = std::time::Instant::now();

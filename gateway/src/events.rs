@@ -2,7 +2,8 @@
 //! metric with the same bounded label values (`event`, `result`), so logs and metrics never disagree; the
 //! `ingest_webhook` span's `outcome` uses the same spelling.
 //!
-//! Families: `sre_agent_webhook_deliveries_total{event,result}` and the `ingest` series of
+//! Families: `sre_agent_webhook_deliveries_total{event,result}`, `sre_agent_gateway_rejections_total{reason}`
+//! (every request refused for what it is: token, signature, headers, body, payload) and the `ingest` series of
 //! `sre_agent_pipeline_stage_duration_seconds{stage}` (exemplar: the delivery's trace).
 
 use prometheus_client::encoding::EncodeLabelSet;
@@ -39,6 +40,46 @@ label_enum! {
     }
 }
 
+label_enum! {
+    /// Why the gateway refused a request before doing anything with it: the `reason` label of
+    /// `sre_agent_gateway_rejections_total`. Nothing is stored for any of them.
+    pub enum RejectReason {
+        /// `/api/v1/*` without an Authorization header (401).
+        TokenMissing => "token_missing",
+        /// An Authorization header that is not `Bearer <token>` (401).
+        TokenMalformed => "token_malformed",
+        /// A bearer token that is not the configured one (401).
+        TokenInvalid => "token_invalid",
+        /// No X-Hub-Signature-256 (401).
+        SignatureMissing => "signature_missing",
+        /// Only the legacy SHA-1 X-Hub-Signature (401): HMAC-SHA256 is required.
+        SignatureSha1Only => "signature_sha1_only",
+        /// An X-Hub-Signature-256 that does not match the body (401).
+        SignatureInvalid => "signature_invalid",
+        /// No X-GitHub-Event (400).
+        EventMissing => "event_missing",
+        /// No or a malformed X-GitHub-Delivery (400).
+        DeliveryMissing => "delivery_missing",
+        /// A Content-Type GitHub does not send (415).
+        UnsupportedMediaType => "unsupported_media_type",
+        /// Not JSON, a form without its `payload` field, or JSON that is not the event's payload (400).
+        InvalidPayload => "invalid_payload",
+        /// A runs API submission that is not a valid run (400).
+        InvalidSubmission => "invalid_submission",
+        /// A body past SRE_MAX_BODY_BYTES (413).
+        BodyTooLarge => "body_too_large",
+        /// A body not received within SRE_HTTP_BODY_TIMEOUT_SECONDS (408, connection closed).
+        BodyTimeout => "body_timeout",
+        /// Request headers not received within SRE_HTTP_HEADER_TIMEOUT_SECONDS (connection closed).
+        HeaderTimeout => "header_timeout",
+    }
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RejectLabels {
+    reason: &'static str,
+}
+
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct DeliveryLabels {
     event: &'static str,
@@ -54,6 +95,7 @@ struct StageLabels {
 #[derive(Clone)]
 pub struct GatewayMetrics {
     deliveries: Family<DeliveryLabels, Counter>,
+    rejections: Family<RejectLabels, Counter>,
     stage_duration: Family<StageLabels, HistogramWithExemplars<TraceExemplar>>,
 }
 
@@ -63,12 +105,18 @@ impl GatewayMetrics {
     pub fn register(registry: &SharedRegistry) -> Self {
         let this = Self {
             deliveries: Family::default(),
+            rejections: Family::default(),
             stage_duration: Family::new_with_constructor(|| HistogramWithExemplars::new(STAGE_BUCKETS.into_iter())),
         };
         registry.register(
             "sre_agent_webhook_deliveries",
             "GitHub webhook deliveries by event type and result",
             this.deliveries.clone(),
+        );
+        registry.register(
+            "sre_agent_gateway_rejections",
+            "Requests the gateway refused before acting on them, by reason",
+            this.rejections.clone(),
         );
         registry.register(
             "sre_agent_pipeline_stage_duration_seconds",
@@ -81,12 +129,19 @@ impl GatewayMetrics {
                     this.deliveries.get_or_create(&DeliveryLabels { event: event.as_str(), result: result.as_str() });
             }
         }
+        for reason in RejectReason::ALL {
+            let _ = this.rejections.get_or_create(&RejectLabels { reason: reason.as_str() });
+        }
         let _ = this.stage_duration.get_or_create(&StageLabels { stage: Stage::Ingest.as_str() });
         this
     }
 
     fn count(&self, event: EventKind, result: DeliveryResult) {
         self.deliveries.get_or_create(&DeliveryLabels { event: event.as_str(), result: result.as_str() }).inc();
+    }
+
+    fn reject(&self, reason: RejectReason) {
+        self.rejections.get_or_create(&RejectLabels { reason: reason.as_str() }).inc();
     }
 }
 
@@ -133,7 +188,9 @@ impl InternalEvent<GatewayMetrics> for WebhookIgnored<'_> {
 pub struct WebhookRejected<'a> {
     pub event: EventKind,
     pub result: DeliveryResult,
-    pub reason: &'a str,
+    pub reason: RejectReason,
+    /// What the sender is told.
+    pub message: &'a str,
 }
 
 impl InternalEvent<GatewayMetrics> for WebhookRejected<'_> {
@@ -141,10 +198,27 @@ impl InternalEvent<GatewayMetrics> for WebhookRejected<'_> {
         tracing::warn!(
             event = self.event.as_str(),
             result = self.result.as_str(),
-            reason = self.reason,
+            reason = self.reason.as_str(),
+            detail = self.message,
             "webhook rejected"
         );
         m.count(self.event, self.result);
+        m.reject(self.reason);
+    }
+}
+
+/// Any other request refused before a handler acted on it (runs API token, body limits and timeouts, a bad
+/// submission): 4xx, nothing stored.
+pub struct RequestRejected<'a> {
+    pub reason: RejectReason,
+    /// The route template (or `unmatched`), never the raw path.
+    pub route: &'a str,
+}
+
+impl InternalEvent<GatewayMetrics> for RequestRejected<'_> {
+    fn emit(self, m: &GatewayMetrics) {
+        tracing::warn!(reason = self.reason.as_str(), route = self.route, "request rejected");
+        m.reject(self.reason);
     }
 }
 
@@ -185,7 +259,13 @@ mod tests {
         for result in
             [DeliveryResult::InvalidSignature, DeliveryResult::BadRequest, DeliveryResult::UnsupportedMediaType]
         {
-            assert_event_agrees(&registry, || m.emit(WebhookRejected { event, result, reason: "bad" }));
+            let reason = RejectReason::InvalidPayload;
+            let changed =
+                assert_event_agrees(&registry, || m.emit(WebhookRejected { event, result, reason, message: "bad" }));
+            assert!(changed.iter().any(|(n, _)| n == "sre_agent_gateway_rejections_total"), "{changed:?}");
+        }
+        for reason in RejectReason::ALL.iter().copied() {
+            assert_event_agrees(&registry, || m.emit(RequestRejected { reason, route: "/api/v1/runs" }));
         }
         assert_event_agrees(&registry, || m.emit(WebhookFailed { event, reason: "store unavailable" }));
     }

@@ -18,6 +18,13 @@ async fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    let (api_auth, limits) = match config.api_auth().and_then(|auth| Ok((auth, config.limits()?))) {
+        Ok(v) => v,
+        Err(err) => {
+            eprintln!("sre-gateway: {err}");
+            return ExitCode::from(2);
+        }
+    };
     let telemetry = match sre_telemetry::init(sre_telemetry::Config::from_env("gateway")) {
         Ok(t) => t,
         Err(err) => {
@@ -28,7 +35,13 @@ async fn main() -> ExitCode {
     if insecure {
         tracing::warn!("SRE_DEV_INSECURE_WEBHOOK_SECRET is set: webhooks are verified with the built-in dev secret");
     }
-    let code = match serve(&config, secret.expose().as_bytes(), telemetry.registry()).await {
+    if matches!(api_auth, sre_gateway::ApiAuth::InsecureLoopback) {
+        tracing::warn!(
+            http_addr = %config.http_addr,
+            "SRE_API_INSECURE_LOOPBACK is set: the runs API answers without a token (loopback only)"
+        );
+    }
+    let code = match serve(&config, secret.expose().as_bytes(), api_auth, limits, telemetry.registry()).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
             tracing::error!(error = %err, "exiting");
@@ -39,11 +52,17 @@ async fn main() -> ExitCode {
     code
 }
 
-async fn serve(config: &Config, secret: &[u8], registry: sre_telemetry::SharedRegistry) -> Result<(), String> {
+async fn serve(
+    config: &Config,
+    secret: &[u8],
+    api_auth: sre_gateway::ApiAuth,
+    limits: sre_gateway::Limits,
+    registry: sre_telemetry::SharedRegistry,
+) -> Result<(), String> {
     let queue = sre_queue::Queue::new(&config.redis_url, &config.stream, sre_queue::DEFAULT_GROUP)
         .map_err(|e| format!("configuration error: {e}"))?;
     let store = sre_store::StoreCell::connect_in_background(config.database_url());
-    let state = AppState::new(secret, store, queue, &registry);
+    let state = AppState::new(secret, api_auth, store, queue, &registry).with_limits(limits);
     let http_metrics = sre_telemetry::http::HttpMetrics::register(&registry);
     let listener =
         tokio::net::TcpListener::bind(config.http_addr).await.map_err(|e| format!("bind {}: {e}", config.http_addr))?;

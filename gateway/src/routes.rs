@@ -3,9 +3,11 @@
 use std::time::{Duration, Instant};
 
 use axum::Router;
+use axum::body::Body;
 use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, FromRef, Path, Query, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::extract::{DefaultBodyLimit, FromRef, MatchedPath, Path, Query, Request, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde::Deserialize;
@@ -18,13 +20,14 @@ use sre_telemetry::{Emit, SharedRegistry, propagation, record_ids};
 use tracing::Instrument;
 use tracing::field::Empty;
 
-use crate::AppState;
-use crate::events::{DeliveryResult, WebhookFailed, WebhookIgnored, WebhookRejected, WebhookStored};
+use crate::events::{
+    DeliveryResult, GatewayMetrics, RejectReason, RequestRejected, WebhookFailed, WebhookIgnored, WebhookRejected,
+    WebhookStored,
+};
 use crate::ingest::{Delivery, What};
 use crate::webhook::{self, Classified};
+use crate::{AppState, Limits};
 
-/// GitHub caps payloads at 25 MB; workflow events are a few tens of KB.
-pub const MAX_BODY_BYTES: usize = 5 * 1024 * 1024;
 /// GitHub gives up after 10 s; answer well before.
 const INGEST_DEADLINE: Duration = Duration::from_secs(8);
 
@@ -50,6 +53,9 @@ const ROUTES: [(&str, &str, u16); 10] = [
 
 pub fn router(state: AppState, http_metrics: HttpMetrics) -> Router {
     http_metrics.expect(&ROUTES);
+    let guard = (state.api_auth.clone(), state.metrics.clone());
+    let limits = (state.limits, state.metrics.clone());
+    let max_body = state.limits.max_body_bytes;
     let router = Router::new()
         .route("/webhooks/github", post(webhook))
         .route("/api/v1/runs", get(list_runs).post(submit_run))
@@ -60,7 +66,11 @@ pub fn router(state: AppState, http_metrics: HttpMetrics) -> Router {
         .route("/health", get(|| async { (StatusCode::OK, "ok") }))
         .route("/ready", get(ready))
         .route("/metrics", get(metrics_handler))
-        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(DefaultBodyLimit::max(max_body))
+        // The whole body, within its size and time limits, before any handler (413 / 408).
+        .layer(middleware::from_fn_with_state(limits, read_body))
+        // Outermost: a runs API request without the token is refused before its body is read (401).
+        .layer(middleware::from_fn_with_state(guard, crate::auth::require_token))
         .with_state(state);
     sre_telemetry::http::instrument(router, http_metrics)
 }
@@ -71,6 +81,55 @@ fn json_response(status: StatusCode, body: serde_json::Value) -> Response {
 
 fn error(status: StatusCode, message: &str) -> Response {
     json_response(status, json!({"error": message}))
+}
+
+/// The route a request matched, for logs (never the raw path).
+fn route_of(req: &Request) -> &str {
+    req.extensions().get::<MatchedPath>().map_or(sre_telemetry::http::UNMATCHED_ROUTE, |m| m.as_str())
+}
+
+/// Reads the whole request body within the configured size and time, so a handler never waits on a client:
+/// 413 past the size (announced or sent), 408 and the connection closed when the client is too slow.
+async fn read_body(State((limits, metrics)): State<(Limits, GatewayMetrics)>, req: Request, next: Next) -> Response {
+    let Limits { max_body_bytes, body_timeout, .. } = limits;
+    let route = route_of(&req).to_owned();
+    let reject = |reason: RejectReason, status: StatusCode, message: String| {
+        metrics.emit(RequestRejected { reason, route: &route });
+        let mut resp = error(status, &message);
+        // The rest of the body is never read: the connection cannot carry another request.
+        resp.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("close"));
+        resp
+    };
+    let too_large = || format!("request body over the limit of {max_body_bytes} bytes (SRE_MAX_BODY_BYTES)");
+    let announced = req.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+    if announced.is_some_and(|n| n > max_body_bytes as u64) {
+        return reject(RejectReason::BodyTooLarge, StatusCode::PAYLOAD_TOO_LARGE, too_large());
+    }
+    let (parts, body) = req.into_parts();
+    match tokio::time::timeout(body_timeout, axum::body::to_bytes(body, max_body_bytes)).await {
+        Ok(Ok(bytes)) => next.run(Request::from_parts(parts, Body::from(bytes))).await,
+        Ok(Err(err)) if is_length_limit(&err) => {
+            reject(RejectReason::BodyTooLarge, StatusCode::PAYLOAD_TOO_LARGE, too_large())
+        }
+        // The client broke off mid-body; it will not read an answer, but it gets one.
+        Ok(Err(_)) => reject(RejectReason::BodyTimeout, StatusCode::BAD_REQUEST, "request body incomplete".into()),
+        Err(_) => reject(
+            RejectReason::BodyTimeout,
+            StatusCode::REQUEST_TIMEOUT,
+            format!("request body not received within {}s (SRE_HTTP_BODY_TIMEOUT_SECONDS)", body_timeout.as_secs()),
+        ),
+    }
+}
+
+fn is_length_limit(err: &axum::Error) -> bool {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(err);
+    while let Some(e) = source {
+        if e.is::<http_body_util::LengthLimitError>() {
+            return true;
+        }
+        source = e.source();
+    }
+    false
 }
 
 fn header_str<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
@@ -142,27 +201,44 @@ async fn ingest(
     body: &Bytes,
     start: Instant,
 ) -> (DeliveryResult, Response) {
-    let reject = |result: DeliveryResult, status: StatusCode, reason: &str| {
-        state.metrics.emit(WebhookRejected { event, result, reason });
-        (result, error(status, reason))
+    let reject = |result: DeliveryResult, reason: RejectReason, status: StatusCode, message: &str| {
+        state.metrics.emit(WebhookRejected { event, result, reason, message });
+        (result, error(status, message))
     };
-    if !webhook::verify_signature(&state.secret, body, header_str(headers, "x-hub-signature-256")) {
-        return reject(
-            DeliveryResult::InvalidSignature,
-            StatusCode::UNAUTHORIZED,
-            "invalid or missing X-Hub-Signature-256",
-        );
+    let invalid_payload = |message: &str| {
+        reject(DeliveryResult::BadRequest, RejectReason::InvalidPayload, StatusCode::BAD_REQUEST, message)
+    };
+    let signature = header_str(headers, "x-hub-signature-256");
+    if !webhook::verify_signature(&state.secret, body, signature) {
+        let (reason, message) = match signature {
+            Some(_) => (RejectReason::SignatureInvalid, "X-Hub-Signature-256 does not match the body"),
+            None if headers.contains_key("x-hub-signature") => {
+                (RejectReason::SignatureSha1Only, "X-Hub-Signature (SHA-1) is not accepted: send X-Hub-Signature-256")
+            }
+            None => (RejectReason::SignatureMissing, "missing X-Hub-Signature-256"),
+        };
+        return reject(DeliveryResult::InvalidSignature, reason, StatusCode::UNAUTHORIZED, message);
+    }
+    if header_str(headers, "x-github-event").is_none_or(|e| e.trim().is_empty()) {
+        let message = "missing X-GitHub-Event";
+        return reject(DeliveryResult::BadRequest, RejectReason::EventMissing, StatusCode::BAD_REQUEST, message);
     }
     if !valid_delivery_id(delivery_id) {
-        return reject(DeliveryResult::BadRequest, StatusCode::BAD_REQUEST, "missing or malformed X-GitHub-Delivery");
+        let message = "missing or malformed X-GitHub-Delivery";
+        return reject(DeliveryResult::BadRequest, RejectReason::DeliveryMissing, StatusCode::BAD_REQUEST, message);
     }
     let payload = match webhook::payload(header_str(headers, "content-type"), body) {
         Ok(payload) => payload,
         Err(err @ webhook::BodyError::UnsupportedMediaType(_)) => {
-            return reject(DeliveryResult::UnsupportedMediaType, StatusCode::UNSUPPORTED_MEDIA_TYPE, &err.to_string());
+            let (result, reason) = (DeliveryResult::UnsupportedMediaType, RejectReason::UnsupportedMediaType);
+            return reject(result, reason, StatusCode::UNSUPPORTED_MEDIA_TYPE, &err.to_string());
         }
-        Err(err) => return reject(DeliveryResult::BadRequest, StatusCode::BAD_REQUEST, &err.to_string()),
+        Err(err) => return invalid_payload(&err.to_string()),
     };
+    // Whatever the event, the payload must be JSON (a ping or an unhandled event is not parsed further).
+    if let Err(err) = serde_json::from_slice::<serde::de::IgnoredAny>(&payload) {
+        return invalid_payload(&format!("the payload is not JSON: {}", webhook::json_error(&err)));
+    }
     let classified = match webhook::classify(event, &payload) {
         Ok(Classified::Ignored(reason)) => {
             state.metrics.emit(WebhookIgnored { event, reason: &reason });
@@ -174,7 +250,7 @@ async fn ingest(
             return (DeliveryResult::Ignored, json_response(StatusCode::OK, body));
         }
         Ok(classified) => classified,
-        Err(err) => return reject(DeliveryResult::BadRequest, StatusCode::BAD_REQUEST, &err.to_string()),
+        Err(err) => return invalid_payload(&err.to_string()),
     };
     let Some(store) = state.store.get() else {
         state.metrics.emit(WebhookFailed { event, reason: "store unavailable" });
@@ -386,8 +462,19 @@ fn default_job() -> String {
 /// `POST /api/v1/runs`: stores the submission as a `local` event, its run (a new attempt of its key each
 /// time) and its log as the run's `log` artifact, and enqueues the run.
 async fn submit_run(State(state): State<AppState>, body: Bytes) -> Result<Response, ApiError> {
-    let submission: Submission =
-        serde_json::from_slice(&body).map_err(|e| ApiError::BadRequest(format!("invalid run submission: {e}")))?;
+    match submit(&state, body).await {
+        Err(err @ ApiError::BadRequest(_)) => {
+            let reason = RejectReason::InvalidSubmission;
+            state.metrics.emit(RequestRejected { reason, route: "/api/v1/runs" });
+            Err(err)
+        }
+        other => other,
+    }
+}
+
+async fn submit(state: &AppState, body: Bytes) -> Result<Response, ApiError> {
+    let submission: Submission = serde_json::from_slice(&body)
+        .map_err(|e| ApiError::BadRequest(format!("invalid run submission: {}", webhook::json_error(&e))))?;
     let valid_part = |p: &str| {
         !p.is_empty()
             && p != "."
@@ -404,7 +491,7 @@ async fn submit_run(State(state): State<AppState>, body: Bytes) -> Result<Respon
     if submission.log.trim().is_empty() {
         return Err(ApiError::BadRequest("log is empty: the agent diagnoses the failure from the job's log".into()));
     }
-    let store = store(&state)?;
+    let store = store(state)?;
     let mut failure = sre_domain::Failure {
         repo: submission.repo.clone(),
         head_sha: submission.head_sha.clone(),
@@ -437,7 +524,7 @@ async fn submit_run(State(state): State<AppState>, body: Bytes) -> Result<Respon
     };
     let stored = store.ingest_with_log(&event, &run, &log).await?;
     record_ids(&span, stored.ids());
-    enqueue(store, &state, &stored).await.map_err(|reason| ApiError::Unavailable(reason.to_owned()))?;
+    enqueue(store, state, &stored).await.map_err(|reason| ApiError::Unavailable(reason.to_owned()))?;
     tracing::info!(log_bytes = submission.log.len(), attempt = stored.failure.run_attempt, "local run submitted");
     Ok(json_response(
         StatusCode::ACCEPTED,

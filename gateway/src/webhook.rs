@@ -46,6 +46,29 @@ pub fn payload<'a>(content_type: Option<&str>, body: &'a [u8]) -> Result<std::bo
     }
 }
 
+/// A JSON error as a sender may be told and a log may keep it: serde quotes the offending string value
+/// ("invalid type: string \"...\"") and that value could be anything the payload carries, credentials
+/// included, so quoted text is left out.
+pub fn json_error(err: &serde_json::Error) -> String {
+    let message = err.to_string();
+    let mut out = String::with_capacity(message.len());
+    let (mut quoted, mut escaped) = (false, false);
+    for c in message.chars() {
+        match (quoted, escaped, c) {
+            (true, true, _) => escaped = false,
+            (true, false, '\\') => escaped = true,
+            (true, false, '"') => quoted = false,
+            (true, false, _) => {}
+            (false, _, '"') => {
+                quoted = true;
+                out.push_str("\"…\"");
+            }
+            (false, _, c) => out.push(c),
+        }
+    }
+    out
+}
+
 /// What a delivery means.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Classified {
@@ -197,7 +220,7 @@ struct App {
 /// Parses the payload of `event` and decides whether it is a failure to fix. The failure carries every fact
 /// the payload gives (workflow and job names and IDs, run attempt, installation).
 pub fn classify(event: EventKind, body: &[u8]) -> Result<Classified, PayloadError> {
-    let err = |e: serde_json::Error| PayloadError { event: event.as_str(), message: e.to_string() };
+    let err = |e: serde_json::Error| PayloadError { event: event.as_str(), message: json_error(&e) };
     let installation = |i: Option<Installation>| i.map(|i| i.id);
     let (action, failure) = match event {
         EventKind::Ping => return Ok(Classified::Ignored("ping".into())),
@@ -419,6 +442,17 @@ mod tests {
         let deleted = br#"{"action":"deleted","installation":{"id":9}}"#;
         let Classified::Installation(c) = classify(EventKind::Installation, deleted).unwrap() else { panic!() };
         assert!(c.removed);
+    }
+
+    #[test]
+    fn json_errors_do_not_repeat_the_values() {
+        let secret = "ghp_0123456789abcdefghijABCDEFGHIJ012345";
+        let body = format!(r#"{{"action":"completed","workflow_run":{{"id":"{secret} \"q\"","head_sha":"a"}}}}"#);
+        let err = classify(EventKind::WorkflowRun, body.as_bytes()).unwrap_err().to_string();
+        assert!(!err.contains(secret) && !err.contains('q'), "{err}");
+        assert!(err.contains("invalid type: string \"…\", expected u64 at line 1"), "{err}");
+        let missing = classify(EventKind::WorkflowRun, br#"{"action":"completed"}"#).unwrap_err().to_string();
+        assert!(missing.contains("missing field `workflow_run`"), "{missing}");
     }
 
     #[test]

@@ -18,6 +18,7 @@ async fn serves_within_one_second_without_a_collector() {
     let dir = tempfile::tempdir().unwrap();
     let state = AppState::new(
         &b"s"[..],
+        sre_gateway::ApiAuth::token("t"),
         sre_store::StoreCell::connect_in_background(format!("sqlite://{}/s.db", dir.path().display())),
         sre_queue::Queue::new("redis://127.0.0.1:6379", "sre:test:startup", "orchestrator").unwrap(),
         &registry,

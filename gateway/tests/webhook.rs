@@ -6,74 +6,16 @@ use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use http_body_util::BodyExt;
 use sre_gateway::webhook::sign;
-use sre_gateway::{AppState, routes};
+use sre_gateway::{ApiAuth, AppState, routes};
 use sre_queue::Queue;
-use sre_store::{Store, StoreCell};
+use sre_store::StoreCell;
 use sre_telemetry::SharedRegistry;
 use sre_telemetry::http::HttpMetrics;
 use tower::ServiceExt;
 
-const SECRET: &[u8] = b"test-secret";
+mod support;
 
-struct Harness {
-    router: axum::Router,
-    store: Store,
-    queue: Queue,
-    _dir: tempfile::TempDir,
-}
-
-/// In-process spans (no exporter), so trace context is real and can be checked on the queue.
-fn init_tracing() {
-    static TELEMETRY: std::sync::OnceLock<sre_telemetry::Telemetry> = std::sync::OnceLock::new();
-    TELEMETRY.get_or_init(|| {
-        sre_telemetry::init(sre_telemetry::Config {
-            otlp_endpoint: None,
-            ..sre_telemetry::Config::from_env("gateway-test")
-        })
-        .expect("telemetry init")
-    });
-}
-
-async fn harness() -> Harness {
-    init_tracing();
-    let dir = tempfile::tempdir().unwrap();
-    let store = Store::connect(&format!("sqlite://{}/gw.db", dir.path().display())).await.unwrap();
-    let redis = std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into());
-    let stream = format!("sre:test:gw:{}", uuid::Uuid::new_v4().simple());
-    let queue = Queue::new(&redis, &stream, "orchestrator").unwrap();
-    queue.ping().await.unwrap_or_else(|e| panic!("Redis at {redis} is unreachable ({e}); start redis-server"));
-    queue.ensure_group().await.unwrap();
-    let registry = SharedRegistry::default();
-    let state = AppState::new(SECRET, StoreCell::ready(store.clone()), queue.clone(), &registry);
-    let router = routes::router(state, HttpMetrics::register(&registry));
-    Harness { router, store, queue, _dir: dir }
-}
-
-fn failure_body() -> Vec<u8> {
-    br#"{"action":"completed","workflow_job":{"id":99,"run_id":5,"name":"lint","head_sha":"0123456789abcdef0123456789abcdef01234567","head_branch":"main","conclusion":"failure","run_attempt":1},"repository":{"full_name":"acme/app"}}"#.to_vec()
-}
-
-fn webhook(event: &str, delivery: &str, body: &[u8], signature: Option<String>) -> Request<Body> {
-    let mut req = Request::post("/webhooks/github")
-        .header("content-type", "application/json")
-        .header("x-github-event", event)
-        .header("x-github-delivery", delivery);
-    if let Some(sig) = signature {
-        req = req.header("x-hub-signature-256", sig);
-    }
-    req.body(Body::from(body.to_vec())).unwrap()
-}
-
-async fn send(router: &axum::Router, req: Request<Body>) -> (StatusCode, String) {
-    let resp = router.clone().oneshot(req).await.unwrap();
-    let status = resp.status();
-    let body = resp.into_body().collect().await.unwrap().to_bytes();
-    (status, String::from_utf8_lossy(&body).into_owned())
-}
-
-fn json(body: &str) -> serde_json::Value {
-    serde_json::from_str(body).unwrap_or_else(|e| panic!("not JSON ({e}): {body}"))
-}
+use support::{SECRET, failure_body, harness, json, send, webhook};
 
 #[tokio::test]
 async fn bad_signature_is_401_and_nothing_is_stored() {
@@ -245,6 +187,10 @@ async fn malformed_input_is_400_and_nothing_is_stored() {
     let junk = b"{not json";
     let (status, body) = send(&h.router, webhook("workflow_run", "d-junk", junk, Some(sign(SECRET, junk)))).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(json(&body)["error"].as_str().unwrap().contains("the payload is not JSON"), "{body}");
+    let partial = br#"{"action":"completed"}"#;
+    let (status, body) = send(&h.router, webhook("workflow_run", "d-part", partial, Some(sign(SECRET, partial)))).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
     assert!(json(&body)["error"].as_str().unwrap().contains("malformed workflow_run payload"), "{body}");
     let body = failure_body();
     let (status, _) = send(&h.router, webhook("workflow_job", "bad id!", &body, Some(sign(SECRET, &body)))).await;
@@ -322,6 +268,7 @@ async fn ready_reports_each_dependency() {
     let registry = SharedRegistry::default();
     let state = AppState::new(
         SECRET,
+        ApiAuth::token(support::API_TOKEN),
         StoreCell::default(),
         Queue::new("redis://127.0.0.1:1", "sre:test:down", "orchestrator").unwrap(),
         &registry,

@@ -33,18 +33,84 @@ pub async fn shutdown_signal() {
     tracing::info!("shutdown signal received, draining");
 }
 
-/// Serves an axum router on `listener` until `shutdown` resolves.
+/// How long an HTTP server waits on a client. Without a limit a client that trickles its request headers
+/// (slowloris) holds a connection and a task for as long as it likes.
+#[derive(Clone)]
+pub struct HttpServerOptions {
+    /// The request line and headers must arrive within this; otherwise the connection is closed.
+    pub header_read_timeout: std::time::Duration,
+    /// Called once per connection closed for a header read timeout (the caller counts it).
+    pub on_header_timeout: Option<std::sync::Arc<dyn Fn() + Send + Sync>>,
+}
+
+impl Default for HttpServerOptions {
+    fn default() -> Self {
+        Self { header_read_timeout: std::time::Duration::from_secs(10), on_header_timeout: None }
+    }
+}
+
+/// Serves an axum router on `listener` until `shutdown` resolves, with the default [`HttpServerOptions`].
 pub async fn serve_http(
     listener: tokio::net::TcpListener,
     router: axum::Router,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    use axum::serve::ListenerExt;
-    // TCP_NODELAY: small responses go out at once instead of waiting on the client's delayed ACK.
-    let listener = listener.tap_io(|tcp| {
+    serve_http_with(listener, router, HttpServerOptions::default(), shutdown).await
+}
+
+/// Serves an axum router on `listener` until `shutdown` resolves, then waits for open connections to finish
+/// their requests. HTTP/1.1 and HTTP/2; a client that has not sent its headers within
+/// `options.header_read_timeout` is disconnected.
+pub async fn serve_http_with(
+    listener: tokio::net::TcpListener,
+    router: axum::Router,
+    options: HttpServerOptions,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+    use hyper_util::server::conn::auto::Builder;
+    use hyper_util::service::TowerToHyperService;
+
+    let mut builder = Builder::new(TokioExecutor::new());
+    // hyper enforces the header timeout only with a timer.
+    builder.http1().timer(TokioTimer::new()).header_read_timeout(options.header_read_timeout);
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let mut shutdown = std::pin::pin!(shutdown);
+    loop {
+        let (tcp, _) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(conn) => conn,
+                Err(err) => {
+                    // EMFILE and friends: back off instead of spinning, keep serving.
+                    tracing::warn!(error = %err, "accept failed");
+                    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                    continue;
+                }
+            },
+            () = shutdown.as_mut() => break,
+        };
+        // TCP_NODELAY: small responses go out at once instead of waiting on the client's delayed ACK.
         let _ = tcp.set_nodelay(true);
-    });
-    axum::serve(listener, router).with_graceful_shutdown(shutdown).await
+        let conn = builder.serve_connection(TokioIo::new(tcp), TowerToHyperService::new(router.clone())).into_owned();
+        let conn = graceful.watch(conn);
+        let on_timeout = options.on_header_timeout.clone();
+        tokio::spawn(async move {
+            if let Err(err) = conn.await {
+                let timed_out = err.downcast_ref::<hyper::Error>().is_some_and(hyper::Error::is_timeout);
+                if timed_out {
+                    tracing::warn!("client did not send its request headers in time; connection closed");
+                    if let Some(count) = on_timeout {
+                        count();
+                    }
+                } else {
+                    tracing::debug!(error = %err, "connection ended with an error");
+                }
+            }
+        });
+    }
+    drop(listener);
+    graceful.shutdown().await;
+    Ok(())
 }
 
 /// Records a run's business IDs, language and category on the current span (the gRPC server span declares
@@ -85,6 +151,10 @@ pub enum RequestError {
     MissingContext,
     #[error("context.repo and context.head_sha are required")]
     MissingRepo,
+    #[error("context.repo {0:?} is not owner/name")]
+    InvalidRepo(String),
+    #[error("context.head_sha {0:?} is not a commit SHA (7-64 hex characters)")]
+    InvalidSha(String),
     #[error("diff is {0} bytes; the limit is {MAX_DIFF_BYTES}")]
     DiffTooLarge(usize),
 }
@@ -95,12 +165,21 @@ impl From<RequestError> for tonic::Status {
     }
 }
 
-/// The request's `RunContext`, or INVALID_ARGUMENT; records it on the current span.
+/// The request's `RunContext`, or INVALID_ARGUMENT; records it on the current span. The repo must be
+/// `owner/name` (nothing that could leave the repos dir) and the head_sha hex, before any service uses them.
 pub fn require_context(ctx: Option<&sre_proto::RunContext>) -> Result<&sre_proto::RunContext, RequestError> {
+    // Echoed in the message; an absurd value is cut, not repeated whole.
+    let shown = |s: &str| s.chars().take(200).collect::<String>();
     let ctx = ctx.ok_or(RequestError::MissingContext)?;
     record_run_context(ctx);
     if ctx.repo.is_empty() || ctx.head_sha.is_empty() {
         return Err(RequestError::MissingRepo);
+    }
+    if sre_gitwork::split_name(&ctx.repo).is_err() {
+        return Err(RequestError::InvalidRepo(shown(&ctx.repo)));
+    }
+    if !(7..=64).contains(&ctx.head_sha.len()) || !ctx.head_sha.chars().all(|c| c.is_ascii_hexdigit()) {
+        return Err(RequestError::InvalidSha(shown(&ctx.head_sha)));
     }
     Ok(ctx)
 }

@@ -1,7 +1,8 @@
 //! One-call telemetry for every sre-agent binary.
 //!
 //! [`init`] installs, once per process:
-//! - JSON logs on stdout carrying `trace_id`/`span_id` and the business IDs in scope ([`logs`]);
+//! - JSON logs on stdout carrying `trace_id`/`span_id` and the business IDs in scope ([`logs`]), with known
+//!   credential shapes redacted ([`redact`]);
 //! - OTLP/gRPC trace export configured by the standard `OTEL_*` variables, never fatal, with export failures
 //!   counted and logged at most once a minute ([`export`]);
 //! - the W3C tracecontext + baggage propagator ([`propagation`]);
@@ -17,6 +18,7 @@ pub mod ids;
 pub mod logs;
 pub mod metrics;
 pub mod propagation;
+pub mod redact;
 #[cfg(feature = "testing")]
 pub mod testing;
 

@@ -1,6 +1,8 @@
 //! JSON log lines on stdout: `timestamp`, `level`, `service`, `target`, `message`, the event's fields,
 //! `trace_id`/`span_id` of the active span, and the business IDs recorded on any enclosing span.
 //!
+//! Every line passes [`crate::redact::redact`] before it is written (or captured).
+//!
 //! tracing-subscriber's JSON formatter knows nothing of OpenTelemetry, hence this small layer.
 
 use std::io::Write;
@@ -171,7 +173,8 @@ where
     }
 
     fn on_event(&self, event: &Event<'_>, ctx: Context<'_, S>) {
-        let mut line = self.render(event, &ctx);
+        // Last line of defence: a credential that reached a log line anyway is written redacted.
+        let mut line = crate::redact::redact_log_line(&self.render(event, &ctx)).into_owned();
         if let Some(capture) = &self.capture
             && let Ok(mut lines) = capture.0.lock()
         {

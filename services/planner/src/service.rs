@@ -455,13 +455,16 @@ fn plan_targets(plan: &FixPlan) -> Result<Vec<String>, PlannerError> {
 /// Largest log the planner reads (the orchestrator bounds logs well below this).
 const MAX_LOG_BYTES: usize = 8 * 1024 * 1024;
 
-/// The wire form of what sre-cilog found.
+/// The wire form of what sre-cilog found. Log text is redacted here: the context is stored as the run's
+/// `context` artifact, served by the runs API and quoted in the pull request, while a CI log may print
+/// credentials (an env dump, a failing line that holds a token); only the raw `log` artifact keeps them.
 fn context_message(ctx: &sre_cilog::FailureContext, diagnosis: &sre_cilog::Diagnosis) -> sre_proto::FailureContext {
+    use sre_telemetry::redact::redact;
     sre_proto::FailureContext {
-        step_name: ctx.step_name.clone().unwrap_or_default(),
-        command: ctx.command.clone().unwrap_or_default(),
+        step_name: redact(ctx.step_name.as_deref().unwrap_or_default()).into_owned(),
+        command: redact(ctx.command.as_deref().unwrap_or_default()).into_owned(),
         exit_code: ctx.exit_code,
-        lines: ctx.lines.clone(),
+        lines: ctx.lines.iter().map(|l| redact(l).into_owned()).collect(),
         file_refs: ctx
             .file_refs
             .iter()
@@ -476,7 +479,7 @@ fn context_message(ctx: &sre_cilog::FailureContext, diagnosis: &sre_cilog::Diagn
         category: diagnosis.category.as_str().to_owned(),
         language: diagnosis.language.as_str().to_owned(),
         tool: diagnosis.tool.as_str().to_owned(),
-        summary: diagnosis.summary.clone(),
+        summary: redact(&diagnosis.summary).into_owned(),
         autofixable: diagnosis.autofixable,
     }
 }

@@ -26,6 +26,8 @@ use tower::ServiceExt;
 
 /// The webhook secret of the in-process gateway.
 pub const SECRET: &[u8] = b"e2e-webhook-secret";
+/// The runs API token of the in-process gateway; [`Mesh::send`] and [`Mesh::get`] carry it.
+pub const API_TOKEN: &str = "e2e-api-token-0123456789";
 
 /// The OTLP receiver every span of this test binary is exported to, and the registry of the process that
 /// owns the tracer (it carries the trace-export families).
@@ -213,7 +215,13 @@ impl Mesh {
 
         let gw_registry = process_registry();
         let gateway = sre_gateway::routes::router(
-            sre_gateway::AppState::new(SECRET, sre_store::StoreCell::ready(store.clone()), queue, &gw_registry),
+            sre_gateway::AppState::new(
+                SECRET,
+                sre_gateway::ApiAuth::token(API_TOKEN),
+                sre_store::StoreCell::ready(store.clone()),
+                queue,
+                &gw_registry,
+            ),
             sre_telemetry::http::HttpMetrics::register(&gw_registry),
         );
         registries.insert("gateway", gw_registry);
@@ -303,8 +311,18 @@ impl Mesh {
         (status, serde_json::from_str(&text).unwrap_or(serde_json::Value::Null))
     }
 
-    /// Any request to the gateway's router.
-    pub async fn send(&self, req: Request<Body>) -> (StatusCode, String) {
+    /// Any request to the gateway's router, as the API client sends it: a runs API request without an
+    /// Authorization header of its own gets the bearer token.
+    pub async fn send(&self, mut req: Request<Body>) -> (StatusCode, String) {
+        if req.uri().path().starts_with("/api/v1") && !req.headers().contains_key("authorization") {
+            let bearer = format!("Bearer {API_TOKEN}").parse().expect("a header value");
+            req.headers_mut().insert(axum::http::header::AUTHORIZATION, bearer);
+        }
+        self.send_raw(req).await
+    }
+
+    /// A request to the gateway's router exactly as given.
+    pub async fn send_raw(&self, req: Request<Body>) -> (StatusCode, String) {
         let resp = self.gateway.clone().oneshot(req).await.unwrap();
         let status = resp.status();
         let body = http_body_util::BodyExt::collect(resp.into_body()).await.unwrap().to_bytes();
