@@ -180,6 +180,8 @@ mesh_up() {
   log "drill mesh: binaries $BIN, data $DD, ports $BASE.., Redis $D_REDIS_URL"
   start_redis
   "${PY[@]}" seed "$DD/seed.json"
+  # the App's key, made here: a prime search in a debug build of the fake can take a minute on a busy machine
+  (umask 077 && openssl genrsa -traditional -out "$DD/app.pem" 2048 2>/dev/null)
   DENV=()
   dstart github-fake "$BIN/sre-github-fake" --seed "$DD/seed.json" --state-out "$STATE" --key-out "$DD/app.pem" \
     --api "$HOST:$FAKE_API" --git "$HOST:$FAKE_GIT" --blob "$HOST:$FAKE_BLOB" --control "$HOST:$FAKE_CONTROL"

@@ -9,9 +9,9 @@
 //! ```
 //!
 //! The seed names an App and its installation, users, and repositories with commits (on top of each other,
-//! in order) and workflow runs on the head of their branch, with their jobs and job logs. At start a fresh
-//! RSA key pair is made for the App (the private key written to `--key-out`, mode 0600, for
-//! `GITHUB_PRIVATE_KEY_FILE`), and `--state-out` gets the URLs and each repository's head sha once
+//! in order) and workflow runs on the head of their branch, with their jobs and job logs. The App's private
+//! key is read from `--key-out` when that file exists (PKCS#1 PEM), else made and written there (mode 0600):
+//! the file for `GITHUB_PRIVATE_KEY_FILE`. `--state-out` gets the URLs and each repository's head sha once
 //! everything listens.
 //!
 //! Control API (JSON): `POST /faults {"route":"pulls","count":3,"status":502}` (with `"retry_after_secs"`:
@@ -279,8 +279,15 @@ async fn calls(State(fake): State<Arc<FakeGithub>>) -> Json<serde_json::Value> {
 async fn run(args: Args) -> Result<(), String> {
     let text = std::fs::read_to_string(&args.seed).map_err(|e| format!("{}: {e}", args.seed.display()))?;
     let seed_file: Seed = serde_json::from_str(&text).map_err(|e| format!("{}: {e}", args.seed.display()))?;
-    let key = AppKey::generate()?;
-    write_atomic(&args.key_out, key.private_pem.as_bytes(), 0o600)?;
+    // A key given is used (the drills make one with openssl); otherwise one is made and written there.
+    let key = match std::fs::read_to_string(&args.key_out) {
+        Ok(pem) => AppKey::from_private_pem(&pem).map_err(|e| format!("{}: {e}", args.key_out.display()))?,
+        Err(_) => {
+            let key = AppKey::generate()?;
+            write_atomic(&args.key_out, key.private_pem.as_bytes(), 0o600)?;
+            key
+        }
+    };
     let fake = FakeGithub::start_with(args.options).await.map_err(|e| format!("listen: {e}"))?;
     let heads = seed(&fake, &seed_file, &key)?;
     let control = tokio::net::TcpListener::bind(args.control).await.map_err(|e| format!("{}: {e}", args.control))?;
