@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The test command (README, .ci/run): tools, Redis and PostgreSQL, cargo test, clippy, rustfmt, the LogChunks
 # recall floor, then the mesh
-# (up.sh), the smoke test and the observability checks against it; down.sh always runs at the end.
+# (up.sh), the smoke test, the quick reliability drills (drills.sh --quick, a mesh of their own on the binaries
+# up.sh built) and the observability checks; down.sh always runs at the end.
 # Each stage is counted; the last line is "N passed, M failed[, K skipped]" and the exit code is 1 when any
 # stage failed.
 #
@@ -135,8 +136,11 @@ if stage "up.sh" bash scripts/up.sh; then UP_OK=1; fi
 
 if [ "$UP_OK" = 1 ]; then
   stage "smoke.sh" bash scripts/smoke.sh || true
+  # its own mesh (GitHub backend on the fake, own ports and Redis) from the release binaries up.sh built
+  stage "drills.sh --quick" bash scripts/drills.sh --quick || true
 else
   skip "smoke.sh" "the mesh did not come up"
+  skip "drills.sh --quick" "the mesh did not come up"
 fi
 if [ -f scripts/check-observability.sh ]; then
   stage "check-observability.sh" bash scripts/check-observability.sh || true

@@ -3,7 +3,7 @@
 
 use std::sync::OnceLock;
 
-use rsa::pkcs1::{EncodeRsaPrivateKey, EncodeRsaPublicKey};
+use rsa::pkcs1::{DecodeRsaPrivateKey, EncodeRsaPrivateKey, EncodeRsaPublicKey};
 use rsa::pkcs8::LineEnding;
 
 /// A 2048-bit RSA key pair as PEM (PKCS#1, the form GitHub hands out).
@@ -26,6 +26,14 @@ impl AppKey {
         let private_pem = key.to_pkcs1_pem(LineEnding::LF).map_err(|e| e.to_string())?.to_string();
         let public_pem = key.to_public_key().to_pkcs1_pem(LineEnding::LF).map_err(|e| e.to_string())?;
         Ok(Self { private_pem, public_pem })
+    }
+
+    /// The pair of a PKCS#1 private key PEM (`openssl genrsa -traditional 2048`): no prime search, which
+    /// takes long in a debug build on a busy machine.
+    pub fn from_private_pem(private_pem: &str) -> Result<Self, String> {
+        let key = rsa::RsaPrivateKey::from_pkcs1_pem(private_pem).map_err(|e| e.to_string())?;
+        let public_pem = key.to_public_key().to_pkcs1_pem(LineEnding::LF).map_err(|e| e.to_string())?;
+        Ok(Self { private_pem: private_pem.to_owned(), public_pem })
     }
 
     /// One key pair per test process, generated on first use.

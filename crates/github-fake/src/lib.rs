@@ -20,6 +20,9 @@
 //!
 //! State is seeded by the test: Apps, installations, plain tokens, users (commit email → login),
 //! repositories, commits, workflow runs with jobs and steps, job logs.
+//!
+//! The `sre-github-fake` binary (src/bin) runs the same fake as a process of its own, seeded from a JSON
+//! file, with a control port for faults and latency: what scripts/drills.sh points a running mesh at.
 
 #![recursion_limit = "256"]
 
@@ -73,6 +76,48 @@ pub enum Route {
 }
 
 impl Route {
+    /// Every route, for parsing names.
+    pub const ALL: [Route; 14] = [
+        Self::AppToken,
+        Self::InstallationRepos,
+        Self::Repo,
+        Self::Jobs,
+        Self::JobLog,
+        Self::Blob,
+        Self::Commits,
+        Self::Branches,
+        Self::Pulls,
+        Self::IssueLabels,
+        Self::Labels,
+        Self::CheckRuns,
+        Self::Git,
+        Self::Unknown,
+    ];
+
+    /// The snake_case name (`check_runs`), as the standalone binary's control API takes it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::AppToken => "app_token",
+            Self::InstallationRepos => "installation_repos",
+            Self::Repo => "repo",
+            Self::Jobs => "jobs",
+            Self::JobLog => "job_log",
+            Self::Blob => "blob",
+            Self::Commits => "commits",
+            Self::Branches => "branches",
+            Self::Pulls => "pulls",
+            Self::IssueLabels => "issue_labels",
+            Self::Labels => "labels",
+            Self::CheckRuns => "check_runs",
+            Self::Git => "git",
+            Self::Unknown => "unknown",
+        }
+    }
+
+    pub fn parse(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|r| r.as_str() == name)
+    }
+
     fn classify(host: Host, path: &str) -> Self {
         match host {
             Host::Blob => return Self::Blob,
@@ -102,6 +147,11 @@ impl Route {
 pub struct FakeOptions {
     /// Serve the REST API under this prefix (`/api/v3` as on GHES); empty for github.com's layout.
     pub api_prefix: String,
+    /// Listen addresses of the REST API, git smart HTTP and the blob host; `127.0.0.1:0` each when unset
+    /// (the standalone binary gives fixed ones).
+    pub api_addr: Option<SocketAddr>,
+    pub git_addr: Option<SocketAddr>,
+    pub blob_addr: Option<SocketAddr>,
 }
 
 pub(crate) struct Shared {
@@ -152,9 +202,10 @@ impl FakeGithub {
 
     pub async fn start_with(options: FakeOptions) -> std::io::Result<Self> {
         let root = tempfile::tempdir()?;
-        let api = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-        let git = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-        let blob = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let any = SocketAddr::from(([127, 0, 0, 1], 0));
+        let api = tokio::net::TcpListener::bind(options.api_addr.unwrap_or(any)).await?;
+        let git = tokio::net::TcpListener::bind(options.git_addr.unwrap_or(any)).await?;
+        let blob = tokio::net::TcpListener::bind(options.blob_addr.unwrap_or(any)).await?;
         let (api_addr, git_addr, blob_addr) = (api.local_addr()?, git.local_addr()?, blob.local_addr()?);
         let prefix = options.api_prefix.trim_end_matches('/').to_owned();
         let shared = Arc::new(Shared {

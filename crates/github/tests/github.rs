@@ -630,7 +630,7 @@ async fn repository_outside_the_installation_is_not_accessible() {
 #[tokio::test]
 async fn enterprise_style_base_url_with_a_path_prefix() {
     let (_c, _g) = Captured::install();
-    let env = app_env_with(FakeOptions { api_prefix: "/api/v3".into() }).await;
+    let env = app_env_with(FakeOptions { api_prefix: "/api/v3".into(), ..FakeOptions::default() }).await;
     assert!(env.fake.api_url().ends_with("/api/v3"));
     assert_eq!(env.gh.repository(&env.repo).await.unwrap().full_name, REPO);
     env.fake.set_job_log(REPO, 21, "boom\n");

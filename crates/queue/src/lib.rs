@@ -2,7 +2,10 @@
 //!
 //! Each entry carries the run's IDs and the producer's W3C context (`traceparent`, `tracestate`), so the
 //! consumer's span continues the producer's trace. Delivery is at-least-once: a consumer acks only after the
-//! run is recorded, and entries left pending by a dead consumer are taken over with `XAUTOCLAIM`.
+//! run is recorded, and entries left pending by a dead consumer are taken over with `XAUTOCLAIM`. A live
+//! consumer renews its hold on its in-flight entry ([`Queue::heartbeat`]), so the reclaim timeout can be
+//! short (seconds, not the longest run); a restarted consumer reads its own pending entries first
+//! ([`Reader::read_pending`]).
 //!
 //! A job scheduled for later (a retry with backoff) waits in a sorted set beside the stream, scored by its
 //! due time; [`Queue::promote_due`] moves due jobs into the stream atomically (a Lua script), so no worker
@@ -162,6 +165,17 @@ pub struct Delivery {
     pub job: Job,
     /// True when this delivery was taken over from a consumer that stopped without acking.
     pub reclaimed: bool,
+}
+
+/// What a [`Queue::heartbeat`] found.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Hold {
+    /// Still this consumer's; its idle time starts again.
+    Renewed,
+    /// No longer pending: acknowledged.
+    Done,
+    /// Pending with another consumer, which reclaimed it: this one must give the job up.
+    Lost,
 }
 
 /// Backlog figures for `sre_agent_queue_depth`.
@@ -431,6 +445,33 @@ impl Queue {
             .collect())
     }
 
+    /// Renews `consumer`'s hold on its in-flight entry `id`: resets the entry's idle time (`XCLAIM ... JUSTID`,
+    /// which does not count a delivery), so [`Self::reclaim`] never takes a job from a live worker, however
+    /// slow its run. Checked and renewed in one script, so a renewal never takes the entry back from a
+    /// consumer that reclaimed it meanwhile.
+    pub async fn heartbeat(&self, consumer: &str, id: &str) -> QueueResult<Hold> {
+        const SCRIPT: &str = r"
+            local p = redis.call('XPENDING', KEYS[1], ARGV[1], ARGV[3], ARGV[3], 1)
+            if #p == 0 then return 0 end
+            if p[1][2] ~= ARGV[2] then return -1 end
+            redis.call('XCLAIM', KEYS[1], ARGV[1], ARGV[2], 0, ARGV[3], 'JUSTID')
+            return 1
+        ";
+        let mut conn = self.pool.get().await?;
+        let answer: i64 = redis::Script::new(SCRIPT)
+            .key(&self.stream)
+            .arg(&self.group)
+            .arg(consumer)
+            .arg(id)
+            .invoke_async(&mut *conn)
+            .await?;
+        Ok(match answer {
+            1 => Hold::Renewed,
+            0 => Hold::Done,
+            _ => Hold::Lost,
+        })
+    }
+
     pub async fn ack(&self, id: &str) -> QueueResult<()> {
         let mut conn = self.pool.get().await?;
         let _: u64 = conn.xack(&self.stream, &self.group, &[id]).await?;
@@ -468,6 +509,28 @@ impl Reader {
 
     /// Up to `count` new jobs, waiting up to the block time for the first; empty when none came.
     pub async fn read(&mut self, count: usize) -> QueueResult<Vec<Delivery>> {
+        self.read_from(">", count).await
+    }
+
+    /// Up to `count` jobs this consumer was handed and never acknowledged (`XREADGROUP ... 0`): what a
+    /// process that stopped without acking left, read at once by its successor under the same consumer name
+    /// instead of waiting for the reclaim timeout. Marked `reclaimed` (their runs may be marked running).
+    /// Entries trimmed from the stream meanwhile come back without fields and are acknowledged here.
+    pub async fn read_pending(&mut self, count: usize) -> QueueResult<Vec<Delivery>> {
+        let entries = self.read_from("0", count).await?;
+        let mut jobs = Vec::new();
+        for mut delivery in entries {
+            if delivery.job.run_id.is_empty() && delivery.job.delivery_id.is_empty() {
+                self.queue.ack(&delivery.id).await?;
+                continue;
+            }
+            delivery.reclaimed = true;
+            jobs.push(delivery);
+        }
+        Ok(jobs)
+    }
+
+    async fn read_from(&mut self, from: &str, count: usize) -> QueueResult<Vec<Delivery>> {
         let conn = match &mut self.conn {
             Some(conn) => conn,
             None => {
@@ -482,7 +545,7 @@ impl Reader {
             .group(&self.queue.group, &self.consumer)
             .count(count)
             .block(self.block.as_millis() as usize);
-        let reply: Result<Option<StreamReadReply>, _> = conn.xread_options(&[&self.queue.stream], &[">"], &opts).await;
+        let reply: Result<Option<StreamReadReply>, _> = conn.xread_options(&[&self.queue.stream], &[from], &opts).await;
         let reply = match reply {
             Ok(reply) => reply,
             Err(err) => {

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use sre_queue::{Job, Publish, Queue};
+use sre_queue::{Hold, Job, Publish, Queue};
 use sre_telemetry::propagation;
 use tracing::Instrument;
 
@@ -94,6 +94,57 @@ async fn a_dead_consumers_job_is_reclaimed_not_lost() {
         queue.ack(&d.id).await.unwrap();
     }
     assert_eq!(queue.depth().await.unwrap(), sre_queue::Depth { lag: 0, pending: 0 });
+}
+
+#[tokio::test]
+async fn a_heartbeat_keeps_a_live_consumers_job_and_tells_it_when_lost() {
+    let queue = fresh_queue().await;
+    queue.enqueue(&job(1)).await.unwrap();
+    let taken = queue.reader("slow", Duration::from_millis(200)).read(1).await.unwrap();
+    let id = taken[0].id.clone();
+
+    // Renewed every 100 ms for over a second: never idle for the 400 ms a reclaim asks for.
+    let until = std::time::Instant::now() + Duration::from_millis(1200);
+    while std::time::Instant::now() < until {
+        assert_eq!(queue.heartbeat("slow", &id).await.unwrap(), Hold::Renewed);
+        assert!(queue.reclaim("other", Duration::from_millis(400), 10).await.unwrap().is_empty(), "stolen");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // The heartbeats stop (the worker died): reclaimed once idle for the timeout.
+    tokio::time::sleep(Duration::from_millis(450)).await;
+    let reclaimed = queue.reclaim("other", Duration::from_millis(400), 10).await.unwrap();
+    assert_eq!(reclaimed.iter().map(|d| d.id.as_str()).collect::<Vec<_>>(), [id.as_str()]);
+    // A late heartbeat of the first consumer learns it lost the job, and does not take it back.
+    assert_eq!(queue.heartbeat("slow", &id).await.unwrap(), Hold::Lost);
+    assert_eq!(queue.heartbeat("other", &id).await.unwrap(), Hold::Renewed);
+    queue.ack(&id).await.unwrap();
+    assert_eq!(queue.heartbeat("other", &id).await.unwrap(), Hold::Done);
+}
+
+#[tokio::test]
+async fn a_restarted_consumer_reads_its_own_pending_jobs_first() {
+    let queue = fresh_queue().await;
+    for n in 1..=3 {
+        queue.enqueue(&job(n)).await.unwrap();
+    }
+    // The first process of consumer "w-0" took two jobs and died.
+    let taken = queue.reader("w-0", Duration::from_millis(200)).read(2).await.unwrap();
+    assert_eq!(taken.len(), 2);
+    // Another consumer name has nothing of its own; the third job is still new.
+    assert!(queue.reader("w-1", Duration::from_millis(100)).read_pending(10).await.unwrap().is_empty());
+
+    // Its successor under the same name gets both back at once, as takeovers, and the new one after.
+    let mut again = queue.reader("w-0", Duration::from_millis(200));
+    let own = again.read_pending(10).await.unwrap();
+    assert_eq!(own.iter().map(|d| d.job.run_id.as_str()).collect::<Vec<_>>(), ["run-1", "run-2"]);
+    assert!(own.iter().all(|d| d.reclaimed));
+    for d in &own {
+        queue.ack(&d.id).await.unwrap();
+    }
+    assert!(again.read_pending(10).await.unwrap().is_empty());
+    let fresh = again.read(10).await.unwrap();
+    assert_eq!(fresh.iter().map(|d| d.job.run_id.as_str()).collect::<Vec<_>>(), ["run-3"]);
+    assert!(!fresh[0].reclaimed);
 }
 
 #[tokio::test]

@@ -36,9 +36,14 @@ pub struct Config {
     #[arg(long, env = "SRE_WORKERS", value_name = "SRE_WORKERS", default_value_t = 2,
           value_parser = clap::value_parser!(u16).range(1..=64))]
     pub workers: u16,
-    /// A job pending this long with another consumer is taken over (longer than the slowest run)
-    #[arg(long, env = "SRE_RECLAIM_IDLE_SECONDS", value_name = "SRE_RECLAIM_IDLE_SECONDS", default_value_t = 900)]
+    /// A job whose consumer sent no heartbeat for this long is taken over by another (its worker died)
+    #[arg(long, env = "SRE_RECLAIM_IDLE_SECONDS", value_name = "SRE_RECLAIM_IDLE_SECONDS", default_value_t = 30,
+          value_parser = clap::value_parser!(u64).range(1..))]
     pub reclaim_idle_seconds: u64,
+    /// How often a worker renews its hold on the job it is running; at most a third of the reclaim timeout
+    #[arg(long, env = "SRE_HEARTBEAT_SECONDS", value_name = "SRE_HEARTBEAT_SECONDS", default_value_t = 5,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub heartbeat_seconds: u64,
     /// A queued or running run with no progress this long has lost its job and is enqueued again
     #[arg(long, env = "SRE_REQUEUE_STALE_SECONDS", value_name = "SRE_REQUEUE_STALE_SECONDS", default_value_t = 1200)]
     pub requeue_stale_seconds: u64,
@@ -114,6 +119,22 @@ impl Config {
         Duration::from_secs(self.reclaim_idle_seconds)
     }
 
+    pub fn heartbeat(&self) -> Duration {
+        Duration::from_secs(self.heartbeat_seconds)
+    }
+
+    /// Settings that are each valid but wrong together.
+    pub fn check(&self) -> Result<(), String> {
+        if self.heartbeat_seconds.saturating_mul(3) > self.reclaim_idle_seconds {
+            return Err(format!(
+                "SRE_HEARTBEAT_SECONDS ({}) must be at most a third of SRE_RECLAIM_IDLE_SECONDS ({}), or a live \
+                 worker's job could be reclaimed between two heartbeats",
+                self.heartbeat_seconds, self.reclaim_idle_seconds
+            ));
+        }
+        Ok(())
+    }
+
     pub fn requeue_stale(&self) -> Duration {
         Duration::from_secs(self.requeue_stale_seconds)
     }
@@ -159,5 +180,9 @@ mod tests {
         assert!(Config::try_parse_from(["sre-orchestrator", "--workers", "0"]).is_err());
         let err = Config::try_parse_from(["sre-orchestrator", "--max-attempts", "x"]).unwrap_err().to_string();
         assert!(err.contains("SRE_MAX_ATTEMPTS"), "{err}");
+        assert!(c.check().is_ok(), "the defaults agree");
+        let slow = Config::try_parse_from(["sre-orchestrator", "--heartbeat-seconds", "11"]).unwrap();
+        let err = slow.check().unwrap_err();
+        assert!(err.contains("SRE_HEARTBEAT_SECONDS") && err.contains("SRE_RECLAIM_IDLE_SECONDS"), "{err}");
     }
 }

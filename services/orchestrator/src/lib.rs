@@ -62,6 +62,7 @@ pub async fn run(
     http_listener: tokio::net::TcpListener,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<(), String> {
+    config.check()?;
     let config = Arc::new(config);
     let store = StoreCell::connect_in_background(config.database_url());
     let queue = Queue::new(&config.redis_url, &config.stream, sre_queue::DEFAULT_GROUP).map_err(|e| e.to_string())?;

@@ -11,6 +11,10 @@ async fn main() -> ExitCode {
     if config.command == Some(Command::HealthProbe) {
         return probe::run(config.http_addr);
     }
+    if let Err(err) = config.check() {
+        eprintln!("sre-orchestrator: configuration error: {err}");
+        return ExitCode::from(2);
+    }
     let telemetry = match sre_telemetry::init(sre_telemetry::Config::from_env("orchestrator")) {
         Ok(t) => t,
         Err(err) => {

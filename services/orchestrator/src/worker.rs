@@ -10,7 +10,7 @@ use std::time::Duration;
 use sre_domain::{
     LoopBlockedReason, Outcome, RetryReason, Run, RunPatch, RunStatus, Task, TaskStatus, ThrottleScope, short_sha,
 };
-use sre_queue::{Delivery, JobKind, Publish, Queue};
+use sre_queue::{Delivery, Hold, JobKind, Publish, Queue};
 use sre_store::{Claim, Ingested, Store, StoreCell};
 use sre_telemetry::{Emit, propagation, record_ids};
 use tokio::sync::watch;
@@ -35,6 +35,35 @@ const UNENQUEUED_GRACE_MS: i64 = 30_000;
 const EVENT_RETRY: Duration = Duration::from_secs(30);
 /// ...for at most this long after it arrived, then resolved into no runs, with the reason.
 const EVENT_RETRY_FOR_MS: i64 = 3_600_000;
+
+/// Own pending jobs read at start (more stay pending and are reclaimed by the idle timeout).
+const OWN_PENDING_MAX: usize = 64;
+
+/// Renews the hold on one in-flight job every `every` until aborted; tells `lost` when another consumer has
+/// reclaimed it. A failed renewal (Redis down) is only logged: nobody can reclaim through a dead Redis.
+async fn heartbeat(
+    queue: Queue,
+    consumer: String,
+    id: String,
+    every: Duration,
+    lost: tokio::sync::oneshot::Sender<()>,
+) {
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    tick.tick().await; // the first tick is now: the delivery itself just reset the idle time
+    loop {
+        tick.tick().await;
+        match queue.heartbeat(&consumer, &id).await {
+            Ok(Hold::Renewed) => {}
+            Ok(Hold::Done) => return,
+            Ok(Hold::Lost) => {
+                let _ = lost.send(());
+                return;
+            }
+            Err(err) => tracing::debug!(error = %err, message_id = %id, "heartbeat failed; trying again"),
+        }
+    }
+}
 
 pub struct Worker {
     pub queue: Queue,
@@ -71,9 +100,32 @@ impl Worker {
     async fn consume(self: Arc<Self>, consumer: String, stop: watch::Receiver<bool>) {
         let mut reader = self.queue.reader(&consumer, READ_BLOCK);
         let mut backoff = Duration::from_millis(200);
+        // What this consumer name held when its last process died, once, before anything else.
+        let mut own_pending_read = false;
         while !*stop.borrow() {
             if self.store.get().is_none() {
                 tokio::time::sleep(Duration::from_millis(250)).await;
+                continue;
+            }
+            if !own_pending_read {
+                match reader.read_pending(OWN_PENDING_MAX).await {
+                    Ok(left) => {
+                        own_pending_read = true;
+                        if !left.is_empty() {
+                            tracing::warn!(consumer = %consumer, jobs = left.len(),
+                                "resuming the jobs this consumer name left unacknowledged");
+                        }
+                        for delivery in left {
+                            self.handle_held(&consumer, delivery).await;
+                        }
+                    }
+                    Err(err) => {
+                        tracing::warn!(error = %err, consumer = %consumer, retry_in_ms = backoff.as_millis() as u64, "queue read failed");
+                        tokio::time::sleep(backoff).await;
+                        backoff = (backoff * 2).min(Duration::from_secs(10));
+                        let _ = self.queue.ensure_group().await;
+                    }
+                }
                 continue;
             }
             // Jobs a dead worker left behind come first, then new ones.
@@ -85,7 +137,7 @@ impl Worker {
             match next {
                 Ok(Some(delivery)) => {
                     backoff = Duration::from_millis(200);
-                    self.handle(delivery).await;
+                    self.handle_held(&consumer, delivery).await;
                 }
                 Ok(None) => {}
                 Err(err) => {
@@ -97,6 +149,32 @@ impl Worker {
                 }
             }
         }
+    }
+
+    /// One job while its heartbeat keeps it this consumer's: a live worker's job is never reclaimed, however
+    /// slow its run, and a dead one's is reclaimed after `SRE_RECLAIM_IDLE_SECONDS`. When another consumer
+    /// did reclaim it (this process stalled past the timeout), this one gives the run up at once, so only
+    /// one worker goes on with it; the claim in the store and the pr service's one-PR-per-run_key make the
+    /// overlap harmless.
+    async fn handle_held(&self, consumer: &str, delivery: Delivery) {
+        let id = delivery.id.clone();
+        let (lost_tx, lost_rx) = tokio::sync::oneshot::channel::<()>();
+        let beat = tokio::spawn(heartbeat(
+            self.queue.clone(),
+            consumer.to_owned(),
+            id.clone(),
+            self.config.heartbeat(),
+            lost_tx,
+        ));
+        tokio::select! {
+            () = self.handle(delivery) => {}
+            Ok(()) = lost_rx => {
+                tracing::warn!(consumer = %consumer, message_id = %id,
+                    "another consumer reclaimed this job (this worker missed its heartbeats); giving the run up");
+                self.task(Task::RunFixPipeline, TaskStatus::Retry, "job reclaimed by another consumer; given up here");
+            }
+        }
+        beat.abort();
     }
 
     /// One job, inside the consumer span that continues the producer's trace.
