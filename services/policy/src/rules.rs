@@ -124,7 +124,8 @@ pub fn check_plan(plan: &FixPlan) -> PolicyDecision {
         check_path(&step.path, &mut v);
         score.add(2.0);
     }
-    if !plan.steps.is_empty() && plan.confidence < 0.5 {
+    // NaN (a planner's 0/0) is low too: `NaN < 0.5` alone is false.
+    if !plan.steps.is_empty() && (plan.confidence.is_nan() || plan.confidence < 0.5) {
         v.push(violation(
             ViolationType::Plan,
             "low_confidence",
@@ -337,5 +338,19 @@ mod tests {
         assert!(!d.allowed);
         let codes: Vec<_> = d.violations.iter().map(|v| v.code.as_str()).collect();
         assert_eq!(codes, ["action.unknown", "path.forbidden", "plan.low_confidence"]);
+    }
+
+    /// Found by the policy_patch fuzz target: a NaN confidence passed as a confident plan.
+    #[test]
+    fn a_nan_confidence_is_low() {
+        let plan = FixPlan {
+            strategy: "rule".into(),
+            summary: String::new(),
+            steps: vec![PlanStep { action: "fix_whitespace".into(), path: "a.py".into(), rationale: String::new() }],
+            confidence: f64::NAN,
+        };
+        let d = check_plan(&plan);
+        assert_eq!(d.label, "needs-review");
+        assert!(d.violations.iter().any(|v| v.code == "plan.low_confidence"), "{d:?}");
     }
 }
