@@ -717,7 +717,8 @@ impl Plan {
                 truncated = true;
                 return;
             }
-            let text = cut(line, room.min(MAX_LINE_BYTES));
+            // room - 1: the line's newline counts against max_bytes too
+            let text = cut(line, (room - 1).min(MAX_LINE_BYTES));
             if text.len() < line.len() {
                 truncated = truncated || room < MAX_LINE_BYTES;
             }

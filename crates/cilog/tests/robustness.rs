@@ -75,3 +75,16 @@ fn huge_logs() {
     assert!(bounded.len() <= 65 * 1024);
     assert!(bounded.contains("error: something broke") && bounded.contains("exit code 1."));
 }
+
+/// Found by the cilog_context fuzz target: a line cut to the room left took all of it, and its newline made
+/// the context one byte longer than `max_bytes`.
+#[test]
+fn a_cut_line_leaves_room_for_its_newline() {
+    let log = format!("error: {}\n##[error]Process completed with exit code 1.\n", "x".repeat(300));
+    for max_bytes in 16..200 {
+        let opts = Options { max_bytes, ..Options::default() };
+        let ctx = FailureContext::from_log_with(log.as_bytes(), &opts);
+        let bytes: usize = ctx.lines.iter().map(|l| l.len() + 1).sum();
+        assert!(bytes <= max_bytes, "{bytes} bytes for max {max_bytes}: {:?}", ctx.lines);
+    }
+}

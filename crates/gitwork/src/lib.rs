@@ -10,9 +10,11 @@ use tokio::io::AsyncWriteExt;
 use tokio::process::Command;
 
 pub mod cache;
+pub mod diff;
 pub mod lock;
 
 pub use cache::{CacheError, CacheOptions, CachedRepo, Remote, RepoCache};
+pub use diff::{DiffError, FilePatch, parse_diff};
 pub use lock::{FileLock, LockError, LockMode};
 
 /// Longest a single git command may take.
@@ -248,31 +250,15 @@ pub struct DiffStat {
     pub removed: u32,
 }
 
-/// Parses the file list and line counts of a git-format unified diff.
+/// The file list and line counts of a git-format unified diff, read as `git apply` reads it ([`parse_diff`]);
+/// of a malformed diff, what comes before the first error.
 pub fn diff_stat(diff: &str) -> DiffStat {
     let mut stat = DiffStat::default();
-    let mut minus_path: Option<String> = None;
-    let mut in_hunk = false;
-    for line in diff.lines() {
-        if line.starts_with("diff --git ") {
-            in_hunk = false;
-        } else if line.starts_with("@@") {
-            in_hunk = true;
-        } else if in_hunk {
-            if line.starts_with('+') {
-                stat.added += 1;
-            } else if line.starts_with('-') {
-                stat.removed += 1;
-            }
-        } else if let Some(p) = line.strip_prefix("--- ") {
-            minus_path = p.strip_prefix("a/").map(str::to_owned);
-        } else if let Some(p) = line.strip_prefix("+++ ") {
-            let path = p.strip_prefix("b/").map(str::to_owned).or(minus_path.take());
-            if let Some(path) = path
-                && !stat.files.contains(&path)
-            {
-                stat.files.push(path);
-            }
+    for f in diff::parse(diff).0 {
+        stat.added += f.added;
+        stat.removed += f.removed;
+        if !f.path.is_empty() && !stat.files.contains(&f.path) {
+            stat.files.push(f.path);
         }
     }
     stat

@@ -179,7 +179,8 @@ pub fn check_plan(plan: &FixPlan) -> PolicyDecision {
             true,
         ));
     }
-    if !plan.steps.is_empty() && plan.confidence < 0.5 {
+    // NaN (a planner's 0/0) is low too: `NaN < 0.5` alone is false.
+    if !plan.steps.is_empty() && (plan.confidence.is_nan() || plan.confidence < 0.5) {
         v.push(violation(
             ViolationType::Plan,
             "low_confidence",
@@ -200,50 +201,6 @@ fn is_lockfile_only<'a>(mut paths: impl Iterator<Item = &'a str>) -> bool {
         LOCK_FILES.contains(&file_name(p))
     });
     any && all
-}
-
-/// One file of a parsed diff.
-#[derive(Debug, Default)]
-struct FileChange {
-    path: String,
-    added: u32,
-    removed: u32,
-    deleted: bool,
-    binary: bool,
-    mode_change: bool,
-    added_text: Vec<String>,
-}
-
-/// Splits a git unified diff into files; `None` when it is not a git diff at all.
-fn parse(diff: &str) -> Option<Vec<FileChange>> {
-    let mut files: Vec<FileChange> = Vec::new();
-    let mut in_hunk = false;
-    for line in diff.lines() {
-        if let Some(rest) = line.strip_prefix("diff --git ") {
-            in_hunk = false;
-            let path = rest.split_once(" b/").map_or(rest, |(_, b)| b).to_owned();
-            files.push(FileChange { path, ..Default::default() });
-            continue;
-        }
-        let file = files.last_mut()?;
-        if line.starts_with("@@") {
-            in_hunk = true;
-        } else if in_hunk && line.starts_with('+') {
-            file.added += 1;
-            file.added_text.push(line[1..].to_owned());
-        } else if in_hunk && line.starts_with('-') {
-            file.removed += 1;
-        } else if !in_hunk {
-            if line.starts_with("deleted file mode") {
-                file.deleted = true;
-            } else if line.starts_with("Binary files") || line.starts_with("GIT binary patch") {
-                file.binary = true;
-            } else if line.starts_with("new mode") || line.starts_with("old mode") {
-                file.mode_change = true;
-            }
-        }
-    }
-    Some(files)
 }
 
 /// True when an added line looks like it carries a credential. Deliberately simple and conservative: the
@@ -279,9 +236,15 @@ pub fn check_patch(diff: &str) -> PolicyDecision {
         v.push(violation(ViolationType::Diff, "empty", "the patch changes nothing", "", true));
         return decide(0.0, v);
     }
-    let Some(files) = parse(diff) else {
-        v.push(violation(ViolationType::Diff, "malformed", "not a git unified diff", "", true));
-        return decide(100.0, v);
+    // Read as `git apply` reads it (hunks end where their counts say), so the paths checked are the paths
+    // the patch changes.
+    let files = match sre_gitwork::parse_diff(diff) {
+        Ok(files) if !files.is_empty() => files,
+        parsed => {
+            let why = parsed.err().map_or_else(|| "no file header".to_owned(), |e| e.to_string());
+            v.push(violation(ViolationType::Diff, "malformed", format!("not a git unified diff: {why}"), "", true));
+            return decide(100.0, v);
+        }
     };
     let changed: u32 = files.iter().map(|f| f.added + f.removed).sum();
     if files.len() > MAX_FILES {
@@ -317,16 +280,19 @@ pub fn check_patch(diff: &str) -> PolicyDecision {
     score.add((files.len() as f64 * 1.5).min(15.0));
     for f in &files {
         let before = v.len();
-        check_path(&f.path, &mut v);
+        // A rename's source, both sides of a header: every path the section names.
+        for path in &f.paths {
+            check_path(path, &mut v);
+        }
         for added in &v[before..] {
             score.add(if added.blocking { 60.0 } else { 35.0 });
         }
-        if DEPENDENCY_FILES.contains(&file_name(&f.path)) {
+        if let Some(manifest) = f.paths.iter().find(|p| DEPENDENCY_FILES.contains(&file_name(p))) {
             v.push(violation(
                 ViolationType::Diff,
                 "dependency_change",
                 "dependency manifest or lock file changes",
-                &f.path,
+                manifest,
                 false,
             ));
             score.add(20.0);
@@ -343,7 +309,7 @@ pub fn check_patch(diff: &str) -> PolicyDecision {
             v.push(violation(ViolationType::Diff, "mode_change", "file mode changes", &f.path, false));
             score.add(10.0);
         }
-        if f.added_text.iter().any(|l| looks_like_secret(l)) {
+        if f.added_lines.iter().any(|l| looks_like_secret(l)) {
             v.push(violation(ViolationType::Secret, "suspected", "added line looks like a credential", &f.path, true));
             score.add(100.0);
         }
@@ -403,6 +369,31 @@ mod tests {
     fn empty_and_malformed_diffs_block() {
         assert_eq!(check_patch("").violations[0].code, "diff.empty");
         assert_eq!(check_patch("hello\nworld\n").violations[0].code, "diff.malformed");
+        // more lines than the hunk counts: `git apply` would drop the extra ones, so what was checked is not
+        // what would be applied
+        let long = WHITESPACE_FIX.replace("+    return a + b\n", "+    return a + b\n+import os\n");
+        let d = check_patch(&long);
+        assert!(!d.allowed && d.violations[0].code == "diff.malformed", "{d:?}");
+    }
+
+    /// A second file in the traditional format after the first file's hunk: `git apply` applies it (shown in
+    /// sre-gitwork's diff tests), so its path is checked.
+    #[test]
+    fn a_file_hidden_after_a_hunk_is_checked() {
+        let diff = format!(
+            "{WHITESPACE_FIX}--- a/.github/workflows/ci.yml\n+++ b/.github/workflows/ci.yml\n@@ -1 +1 @@\n-on: push\n+on: [push]\n"
+        );
+        let d = check_patch(&diff);
+        assert_eq!(d.label, "needs-review", "{d:?}");
+        assert!(d.violations.iter().any(|v| v.code == "path.protected" && v.path == ".github/workflows/ci.yml"));
+    }
+
+    #[test]
+    fn a_rename_checks_its_source() {
+        let diff = "diff --git a/.github/workflows/ci.yml b/ci.yml\nsimilarity index 100%\n\
+            rename from .github/workflows/ci.yml\nrename to ci.yml\n";
+        let d = check_patch(diff);
+        assert!(d.violations.iter().any(|v| v.code == "path.protected"), "{d:?}");
     }
 
     #[test]
@@ -461,5 +452,19 @@ mod tests {
         let d = check_patch(&with_code);
         assert!(d.allowed);
         assert!(!d.violations.iter().any(|v| v.code == "diff.lockfile_only"));
+    }
+
+    /// Found by the policy_patch fuzz target: a NaN confidence passed as a confident plan.
+    #[test]
+    fn a_nan_confidence_is_low() {
+        let plan = FixPlan {
+            strategy: "rule".into(),
+            summary: String::new(),
+            steps: vec![PlanStep { action: "fix_whitespace".into(), path: "a.py".into(), rationale: String::new() }],
+            confidence: f64::NAN,
+        };
+        let d = check_plan(&plan);
+        assert_eq!(d.label, "needs-review");
+        assert!(d.violations.iter().any(|v| v.code == "plan.low_confidence"), "{d:?}");
     }
 }

@@ -389,21 +389,38 @@ fn segments(template: &str) -> Option<Vec<Seg<'_>>> {
     Some(segs)
 }
 
-fn match_segments<'a>(segs: &[Seg<'a>], s: &str, caps: &mut Vec<(&'a str, String)>) -> bool {
-    match segs.split_first() {
-        None => s.is_empty(),
-        Some((Seg::Lit(l), rest)) => s.strip_prefix(l).is_some_and(|r| match_segments(rest, r, caps)),
-        Some((Seg::Expr(e), rest)) => {
-            for i in (0..=s.len()).filter(|i| s.is_char_boundary(*i)) {
-                caps.push((e, s[..i].to_owned()));
-                if match_segments(rest, &s[i..], caps) {
-                    return true;
-                }
+/// Whether `segs[at..]` matches `s[pos..]`, pushing each expression's capture as a byte range. `dead` marks the
+/// (segment, position) pairs already known not to match: without it, a `name:` of many adjacent expressions
+/// (`${{ a }}${{ b }}...x`, from a workflow file anyone opening a pull request controls) backtracks
+/// exponentially; with it every pair is tried once.
+fn match_from<'a>(
+    segs: &[Seg<'a>],
+    at: usize,
+    s: &str,
+    pos: usize,
+    caps: &mut Vec<(&'a str, usize, usize)>,
+    dead: &mut [bool],
+) -> bool {
+    let key = at * (s.len() + 1) + pos;
+    if dead[key] {
+        return false;
+    }
+    let hit = match segs.get(at) {
+        None => pos == s.len(),
+        Some(Seg::Lit(l)) => s[pos..].starts_with(l) && match_from(segs, at + 1, s, pos + l.len(), caps, dead),
+        Some(Seg::Expr(e)) => (pos..=s.len()).filter(|i| s.is_char_boundary(*i)).any(|end| {
+            caps.push((e, pos, end));
+            let hit = match_from(segs, at + 1, s, end, caps, dead);
+            if !hit {
                 caps.pop();
             }
-            false
-        }
+            hit
+        }),
+    };
+    if !hit {
+        dead[key] = true;
     }
+    hit
 }
 
 /// The `matrix.X` values a job name template gives for `actual`, if it matches.
@@ -413,10 +430,15 @@ fn template_match(template: &str, actual: &str) -> Option<BTreeMap<String, Strin
     }
     let segs = segments(template)?;
     let mut caps = Vec::new();
-    if !match_segments(&segs, actual, &mut caps) {
+    let mut dead = vec![false; (segs.len() + 1) * (actual.len() + 1)];
+    if !match_from(&segs, 0, actual, 0, &mut caps, &mut dead) {
         return None;
     }
-    Some(caps.into_iter().filter_map(|(e, v)| Some((e.strip_prefix("matrix.")?.to_owned(), v))).collect())
+    Some(
+        caps.into_iter()
+            .filter_map(|(e, from, to)| Some((e.strip_prefix("matrix.")?.to_owned(), actual[from..to].to_owned())))
+            .collect(),
+    )
 }
 
 /// Whether the job `id` (shown as `display`) is the one CI called `job_name`, and what that says about its
@@ -948,6 +970,18 @@ jobs:
         let caps = template_match("test (${{ matrix.py }}, ${{ matrix.os }})", "test (3.11, ubuntu)").unwrap();
         assert_eq!((caps["py"].as_str(), caps["os"].as_str()), ("3.11", "ubuntu"));
         assert!(template_match("lint-${{ matrix.x }}", "test-1").is_none());
+        assert_eq!(template_match("${{ matrix.a }}-${{ matrix.b }}", "x-y-z").unwrap()["b"], "y-z");
         assert_eq!(relative_dir("./a//b/").unwrap(), "a/b");
+    }
+
+    /// Adjacent expressions before a literal that never comes: every split of the name was tried once per
+    /// combination of the others (exponential: this one did not finish), now once per position.
+    #[test]
+    fn name_templates_do_not_backtrack_exponentially() {
+        let template = format!("{}x", "${{ matrix.a }}".repeat(30));
+        let name = "a".repeat(MAX_NAME - 12);
+        assert!(template_match(&template, &name).is_none());
+        let text = format!("name: CI\njobs:\n  t:\n    name: \"{template}\"\n    steps:\n      - run: make\n");
+        assert!(matches!(resolve_step(&files(&text), &facts(&name, "")), Resolution::NotFound(_)));
     }
 }

@@ -137,6 +137,7 @@ async fn absurd_requests_are_invalid_argument_with_a_message() {
             rationale: "x".into(),
         }],
         confidence: 0.9,
+        ..Default::default()
     };
     let r = planner
         .generate_patch(GeneratePatchRequest { context: good.clone(), plan: Some(escaping), ..Default::default() })
