@@ -61,6 +61,7 @@ fuzz_target!(|data: &[u8]| {
             })
             .collect(),
         confidence,
+        ..Default::default()
     };
     let p = check_plan(&plan);
     coherent(&p);

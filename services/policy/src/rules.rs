@@ -462,6 +462,7 @@ mod tests {
             summary: String::new(),
             steps: vec![PlanStep { action: "fix_whitespace".into(), path: "a.py".into(), rationale: String::new() }],
             confidence: f64::NAN,
+            ..Default::default()
         };
         let d = check_plan(&plan);
         assert_eq!(d.label, "needs-review");
