@@ -57,6 +57,8 @@ PY="python3 $REPO/scripts/bench/bench.py"
 REDIS_URL="${REDIS_URL:-redis://$HOST:$REDIS_PORT}"
 PG_ADMIN="${BENCH_PG_ADMIN_URL:-postgres://postgres@127.0.0.1:5432/postgres}"
 SECRET="bench-$(openssl rand -hex 8)"
+# The runs API token of the benchmark's gateway (it refuses to start without one).
+API_TOKEN="$(openssl rand -hex 32)"
 BASE="${BENCH_PORT_BASE:-18700}"
 PORT_GATEWAY=$BASE PORT_PROBOT=$((BASE + 1)) PORT_WEBHOOK=$((BASE + 2)) PORT_OTLP=$((BASE + 3))
 PORT_ORCH=$((BASE + 10))
@@ -169,7 +171,7 @@ start_gateway() {
   stream="sre:bench:$STAMP:$RANDOM"
   STREAMS+=("$stream")
   new_db "$db" "$dir"
-  ENV_EXTRA=("SRE_HTTP_ADDR=$HOST:$PORT_GATEWAY" "GITHUB_WEBHOOK_SECRET=$SECRET" "DATABASE_URL=$DB_URL"
+  ENV_EXTRA=("SRE_HTTP_ADDR=$HOST:$PORT_GATEWAY" "GITHUB_WEBHOOK_SECRET=$SECRET" "SRE_API_TOKEN=$API_TOKEN" "DATABASE_URL=$DB_URL"
     "REDIS_URL=$REDIS_URL" "SRE_QUEUE_STREAM=$stream" "SRE_DATA_DIR=$dir" "OTEL_SERVICE_NAME=gateway")
   case "$mode" in
     off) ENV_EXTRA+=("OTEL_SDK_DISABLED=true" "RUST_LOG=warn") ;;
@@ -307,7 +309,7 @@ start_mesh() {   # start_mesh DB
   done
   spawn orchestrator "$PORT_ORCH" "$BIN/sre-orchestrator"
   ENV_EXTRA=("${common[@]}" "OTEL_SERVICE_NAME=gateway" "SRE_HTTP_ADDR=$HOST:$PORT_GATEWAY" "REDIS_URL=$REDIS_URL"
-    "DATABASE_URL=$url" "SRE_QUEUE_STREAM=$stream" "GITHUB_WEBHOOK_SECRET=$SECRET")
+    "DATABASE_URL=$url" "SRE_QUEUE_STREAM=$stream" "GITHUB_WEBHOOK_SECRET=$SECRET" "SRE_API_TOKEN=$API_TOKEN")
   spawn gateway "$PORT_GATEWAY" "$BIN/sre-gateway"
   for name in "${GRPC_SERVICES[@]}"; do wait_grpc "$name" "$HOST:${BGRPC[$name]}"; done
   wait_http orchestrator "http://$HOST:$PORT_ORCH/ready"
@@ -355,13 +357,13 @@ if has pipeline; then
           r="$(rss_mb "${PIDS[$name]}")"
           awk -v a="$r" -v b="${PEAK[$name]}" 'BEGIN {exit !(a > b)}' && PEAK[$name]="$r"
         done
-        curl -fsS -m 5 -o "$WORK/run.json" "http://$HOST:$PORT_GATEWAY/api/v1/runs/$run_id" 2>/dev/null || { sleep 0.05; continue; }
+        curl -fsS -m 5 -H "Authorization: Bearer $API_TOKEN" -o "$WORK/run.json" "http://$HOST:$PORT_GATEWAY/api/v1/runs/$run_id" 2>/dev/null || { sleep 0.05; continue; }
         status="$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["status"])' "$WORK/run.json")"
         case "$status" in success | fail | blocked | skipped) break ;; esac
         sleep 0.05
       done
       case "$status" in success | fail | blocked | skipped) ;; *) die "run $run_id not finished after 60 s (status $status)" ;; esac
-      curl -fsS -m 5 -o "$WORK/validation.json" "http://$HOST:$PORT_GATEWAY/api/v1/runs/$run_id/artifacts/validation" 2>/dev/null \
+      curl -fsS -m 5 -H "Authorization: Bearer $API_TOKEN" -o "$WORK/validation.json" "http://$HOST:$PORT_GATEWAY/api/v1/runs/$run_id/artifacts/validation" 2>/dev/null \
         || echo '{}' >"$WORK/validation.json"
       row="$($PY run "$WORK/run.json" "$WORK/validation.json")"
       printf '%s\n' "${row%\}},\"section\":\"pipeline\",\"db\":\"$db\"}" >>"$RESULTS"

@@ -59,7 +59,9 @@ FAKE_CONTROL=$((BASE + 93))
 SECRET=drill-webhook-secret
 STATE="$DD/github-fake.json"
 PY=(python3 "$REPO/scripts/lib/drills.py")
-export DRILL_GATEWAY="$D_GATEWAY" DRILL_SECRET="$SECRET"
+# The runs API token of the drills' gateway (it refuses to start without one).
+API_TOKEN="$(openssl rand -hex 32)"
+export DRILL_GATEWAY="$D_GATEWAY" DRILL_SECRET="$SECRET" DRILL_API_TOKEN="$API_TOKEN"
 
 TARGET_DIR="${CARGO_TARGET_DIR:-$REPO/target}"
 case "$TARGET_DIR" in /*) ;; *) TARGET_DIR="$REPO/$TARGET_DIR" ;; esac
@@ -193,7 +195,7 @@ mesh_up() {
   for svc in "${GRPC_SERVICES[@]}"; do start_service "$svc"; done
   start_orchestrator 1
   DENV=("${COMMON[@]}" "OTEL_SERVICE_NAME=gateway" "SRE_HTTP_ADDR=$HOST:$BASE" "REDIS_URL=$D_REDIS_URL"
-    "GITHUB_WEBHOOK_SECRET=$SECRET")
+    "GITHUB_WEBHOOK_SECRET=$SECRET" "SRE_API_TOKEN=$API_TOKEN")
   dstart gateway "$BIN/sre-gateway"
   for svc in "${GRPC_SERVICES[@]}"; do dwait "$svc" grpc_ready "${D_GRPC[$svc]}"; done
   dwait orchestrator-1 orchestrator_ready 1

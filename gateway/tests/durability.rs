@@ -119,6 +119,7 @@ async fn start_gateway(database_url: &str, stream: &str, data_dir: &std::path::P
         .env("PATH", std::env::var("PATH").unwrap_or_default())
         .env("SRE_HTTP_ADDR", &addr)
         .env("GITHUB_WEBHOOK_SECRET", SECRET)
+        .env("SRE_API_TOKEN", "durability-test-api-token")
         .env("DATABASE_URL", database_url)
         .env("REDIS_URL", redis_url())
         .env("SRE_QUEUE_STREAM", stream)

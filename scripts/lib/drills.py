@@ -136,7 +136,11 @@ def payload(event, job, sha):
 
 
 def http(method, url, body=None, headers=None, timeout=15):
-    req = urllib.request.Request(url, data=body, method=method, headers=headers or {})
+    headers = dict(headers or {})
+    token = os.environ.get("DRILL_API_TOKEN")
+    if token and "/api/v1/" in url:
+        headers.setdefault("authorization", f"Bearer {token}")
+    req = urllib.request.Request(url, data=body, method=method, headers=headers)
     try:
         with urllib.request.urlopen(req, timeout=timeout) as resp:
             return resp.status, resp.read().decode()
