@@ -105,7 +105,7 @@ services() (
 stage "install-tools.sh" bash scripts/install-tools.sh || true
 hash -r
 stage "redis + postgresql" services || true
-stage "cargo test" cargo test --workspace --locked || true
+stage "cargo test" cargo test --workspace --locked --no-fail-fast || true
 stage "cargo clippy" cargo clippy --workspace --all-targets --locked -- -D warnings || true
 stage "cargo fmt --check" cargo fmt --all --check || true
 stage "cargo machete (unused dependencies)" cargo machete || true
