@@ -321,8 +321,8 @@ fixture() {
   local repo="$1"
   mkdir -p "$repo/.github/workflows"
   git -C "$repo" init -q -b main
-  git -C "$repo" config user.name "sre-agent bench"
-  git -C "$repo" config user.email "bench@sre-agent.invalid"
+  git -C "$repo" config user.name "Bench Fixture"
+  git -C "$repo" config user.email "bench-fixture@example.invalid"
   git -C "$repo" config commit.gpgsign false
   # the smoke test's lint job (scripts/smoke.sh): trailing whitespace and a missing final newline
   printf 'def add(a, b):   \n    return a + b  \n\n\ndef sub(a, b):\t\n    return a - b' >"$repo/app.py"
