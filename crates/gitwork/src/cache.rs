@@ -323,7 +323,7 @@ impl RepoCache {
                 .open(&stamp)
                 .and_then(|f| f.set_modified(SystemTime::now()))
                 .map_err(io_err(&stamp))?;
-            if let Err(e) = git(&dir, &["worktree", "prune"], None).await {
+            if let Err(e) = crate::prune_worktrees(&dir).await {
                 tracing::warn!(error = %e, "git worktree prune failed");
             }
             let repo = Repo::open(&self.root, full_name)?;

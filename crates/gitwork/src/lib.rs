@@ -165,8 +165,38 @@ impl Repo {
         let dir = tempfile::Builder::new().prefix("sre-wt-").tempdir()?;
         let wt_path = dir.path().join("wt");
         let wt = wt_path.to_string_lossy().into_owned();
+        let _admin = FileLock::acquire(&worktree_lock(&self.path), LockMode::Exclusive, WORKTREE_LOCK_TIMEOUT)
+            .await
+            .map_err(lock_error)?;
         git(&self.path, &["worktree", "add", "--detach", "--quiet", &wt, &sha], None).await?;
         Ok(Worktree { repo: self.path.clone(), path: wt_path, _dir: Some(dir), removed: false })
+    }
+}
+
+/// Longest wait for another task's or process's `git worktree` command on the same repository.
+const WORKTREE_LOCK_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// The lock serializing `git worktree add/remove/prune` on one repository. Git does not: a concurrent `add`
+/// reads another's half-written `worktrees/<id>/` ("failed to read worktrees/wt/commondir") and a `prune`
+/// can race either. Kept in the git directory so every process using the repository sees the same file.
+fn worktree_lock(repo: &Path) -> PathBuf {
+    let dot_git = repo.join(".git");
+    let git_dir = if dot_git.is_dir() { dot_git } else { repo.to_path_buf() };
+    git_dir.join("sre-agent-worktrees.lock")
+}
+
+/// `git worktree prune` under the worktree lock: drops registrations whose directories are gone.
+pub(crate) async fn prune_worktrees(repo: &Path) -> GitResult<()> {
+    let _admin = FileLock::acquire(&worktree_lock(repo), LockMode::Exclusive, WORKTREE_LOCK_TIMEOUT)
+        .await
+        .map_err(lock_error)?;
+    git(repo, &["worktree", "prune"], None).await.map(|_| ())
+}
+
+fn lock_error(err: LockError) -> GitError {
+    match err {
+        LockError::Io { source, .. } => GitError::Io(source),
+        LockError::Timeout { .. } => GitError::Timeout("worktree lock".to_owned()),
     }
 }
 
@@ -198,6 +228,7 @@ impl Worktree {
     /// Unregisters and deletes the worktree.
     pub async fn remove(mut self) {
         let wt = self.path.to_string_lossy().into_owned();
+        let _admin = FileLock::acquire(&worktree_lock(&self.repo), LockMode::Exclusive, WORKTREE_LOCK_TIMEOUT).await;
         if let Err(err) = git(&self.repo, &["worktree", "remove", "--force", &wt], None).await {
             tracing::warn!(error = %err, "worktree remove failed; pruning");
         }
@@ -209,6 +240,8 @@ impl Worktree {
 impl Drop for Worktree {
     fn drop(&mut self) {
         if !self.removed {
+            let _admin =
+                FileLock::acquire_blocking(&worktree_lock(&self.repo), LockMode::Exclusive, WORKTREE_LOCK_TIMEOUT);
             let _ = std::process::Command::new("git")
                 .arg("-C")
                 .arg(&self.repo)

@@ -92,6 +92,22 @@ impl FileLock {
         }
     }
 
+    /// [`FileLock::acquire`] for code that cannot await (a `Drop`): sleeps the thread between polls.
+    pub fn acquire_blocking(path: &Path, mode: LockMode, timeout: Duration) -> Result<Self, LockError> {
+        let started = Instant::now();
+        let mut delay = Duration::from_millis(5);
+        loop {
+            if let Some(lock) = Self::try_acquire(path, mode)? {
+                return Ok(lock);
+            }
+            if started.elapsed() >= timeout {
+                return Err(LockError::Timeout { path: path.display().to_string(), waited: started.elapsed() });
+            }
+            std::thread::sleep(delay);
+            delay = (delay * 2).min(Duration::from_millis(100));
+        }
+    }
+
     /// Turns an exclusive lock into a shared one. Not atomic (flock(2) drops the old lock first): a caller
     /// that must not lose what it protects checks it again afterwards.
     pub fn downgrade(&mut self) -> Result<(), LockError> {
