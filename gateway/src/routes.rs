@@ -235,11 +235,17 @@ async fn ingest(
         }
         Err(err) => return invalid_payload(&err.to_string()),
     };
-    // Whatever the event, the payload must be JSON (a ping or an unhandled event is not parsed further).
-    if let Err(err) = serde_json::from_slice::<serde::de::IgnoredAny>(&payload) {
-        return invalid_payload(&format!("the payload is not JSON: {}", webhook::json_error(&err)));
-    }
+    // Whatever the event, the payload must be JSON. The typed parse of a CI event reads the whole document,
+    // so only what classify did not parse through (a ping, an unhandled event) and errors take a second pass.
+    let not_json = |payload: &[u8]| {
+        serde_json::from_slice::<serde::de::IgnoredAny>(payload)
+            .err()
+            .map(|err| format!("the payload is not JSON: {}", webhook::json_error(&err)))
+    };
     let classified = match webhook::classify(event, &payload) {
+        Ok(Classified::Ignored(_)) | Err(_) if let Some(message) = not_json(&payload) => {
+            return invalid_payload(&message);
+        }
         Ok(Classified::Ignored(reason)) => {
             state.metrics.emit(WebhookIgnored { event, reason: &reason });
             let body = if event == EventKind::Ping {
