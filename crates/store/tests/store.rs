@@ -6,7 +6,7 @@ use sre_domain::{
     ArtifactKind, Conclusion, EventKind, Failure, Language, Outcome, PrLabel, PullRequestRef, Run, RunPatch, RunStatus,
     Stage, StageRecord, StageStatus,
 };
-use sre_store::{Claim, Ingested, NewEvent, Store};
+use sre_store::{BatchItem, BatchOutcome, Claim, Ingested, NewEvent, Store};
 
 fn failure(job_id: Option<u64>, installation_id: Option<u64>) -> Failure {
     Failure {
@@ -201,6 +201,26 @@ async fn exercise(store: &Store) {
     let installation = store.installation(5).await.unwrap().unwrap();
     assert_eq!((installation.account.as_str(), installation.repos.clone()), ("acme", vec!["acme/app".to_owned()]));
     assert!(store.installation(6).await.unwrap().is_none());
+
+    // A group commit: one delivery twice in the batch, one stored before, two new ones. The first of a
+    // delivery ID is stored, every other is its duplicate.
+    let pending = |d: &'static str| NewEvent { event: EventKind::WorkflowRun, ..event(d) };
+    let f = failure(None, None);
+    let known = new_run("again", "d-1", failure(None, None));
+    let items = [
+        BatchItem::Pending(pending("b-1"), &f),
+        BatchItem::Pending(pending("b-1"), &f),
+        BatchItem::Failure(event("d-1"), &known),
+        BatchItem::Pending(pending("b-2"), &f),
+    ];
+    let outcomes: Vec<BatchOutcome> = store.ingest_batch(&items, &[]).await.into_iter().map(Result::unwrap).collect();
+    assert!(matches!(outcomes[0], BatchOutcome::Pending), "{outcomes:?}");
+    assert!(matches!(outcomes[1], BatchOutcome::Duplicate(None)), "{outcomes:?}");
+    assert!(matches!(&outcomes[2], BatchOutcome::Duplicate(Some(run)) if run.run_id == "run-1"), "{outcomes:?}");
+    assert!(matches!(outcomes[3], BatchOutcome::Pending), "{outcomes:?}");
+    for d in ["b-1", "b-2"] {
+        assert_eq!(store.pending_event(d).await.unwrap(), Some((failure(None, None), false)), "{d}");
+    }
 }
 
 #[tokio::test]
