@@ -38,8 +38,15 @@ enum Want {
         has: &'static [&'static str],
         lacks: &'static [&'static str],
     },
-    /// Ended at `stage` with this status and exactly this reason; no PR.
-    Ended { status: RunStatus, stage: Stage, reason: &'static str },
+    /// Ended at `stage` with this status and exactly this reason, its plan of `strategy` with steps on
+    /// `steps`; no diff, no PR.
+    Ended {
+        status: RunStatus,
+        stage: Stage,
+        reason: &'static str,
+        strategy: &'static str,
+        steps: &'static [&'static str],
+    },
 }
 
 struct Case {
@@ -237,6 +244,8 @@ fn cases() -> Vec<Case> {
                 status: RunStatus::Skipped,
                 stage: Stage::Plan,
                 reason: "no deterministic fixer for pytest test failures in python repositories",
+                strategy: "none",
+                steps: &[],
             },
         },
         Case {
@@ -251,6 +260,8 @@ fn cases() -> Vec<Case> {
                 status: RunStatus::Skipped,
                 stage: Stage::Plan,
                 reason: "no deterministic fixer for pip dependency failures in python repositories",
+                strategy: "none",
+                steps: &[],
             },
         },
         Case {
@@ -266,6 +277,8 @@ fn cases() -> Vec<Case> {
                 status: RunStatus::Skipped,
                 stage: Stage::Plan,
                 reason: "no deterministic fixer for pytest config failures in python repositories",
+                strategy: "none",
+                steps: &[],
             },
         },
         Case {
@@ -281,6 +294,8 @@ fn cases() -> Vec<Case> {
                 status: RunStatus::Skipped,
                 stage: Stage::Plan,
                 reason: "an infrastructure failure (network, runner, service outage) has nothing in the code to fix",
+                strategy: "none",
+                steps: &[],
             },
         },
         Case {
@@ -297,6 +312,8 @@ fn cases() -> Vec<Case> {
                 status: RunStatus::Skipped,
                 stage: Stage::Plan,
                 reason: "an infrastructure failure (network, runner, service outage) has nothing in the code to fix",
+                strategy: "none",
+                steps: &[],
             },
         },
         Case {
@@ -313,6 +330,8 @@ fn cases() -> Vec<Case> {
                 status: RunStatus::Blocked,
                 stage: Stage::PolicyPlan,
                 reason: "plan blocked by policy: path.github",
+                strategy: "prettier",
+                steps: &[".github/workflows/ci.yml"],
             },
         },
     ]
@@ -439,8 +458,14 @@ async fn check(mesh: &Mesh, case: &Case, run: &Run, sha: &str) -> Checks {
                 }
             }
         }
-        Want::Ended { status, stage, reason } => {
+        Want::Ended { status, stage, reason, strategy, steps } => {
             c.eq("status", run.status, *status);
+            c.eq("plan strategy", plan["strategy"].as_str(), Some(*strategy));
+            let planned: Vec<&str> = plan["steps"]
+                .as_array()
+                .map(|a| a.iter().filter_map(|s| s["path"].as_str()).collect())
+                .unwrap_or_default();
+            c.eq("plan steps", planned, steps.to_vec());
             c.eq("reason", run.reason.as_str(), reason);
             let last = run.stages.last().map(|s| (s.stage, s.status));
             let stage_status = if *status == RunStatus::Blocked { StageStatus::Blocked } else { StageStatus::Skipped };
@@ -557,6 +582,11 @@ async fn every_scenario_runs_end_to_end_through_the_mesh() {
         if !problems.is_empty() {
             failed.push(format!("case {}:\n  {}", case.name, problems.join("\n  ")));
         }
+    }
+    // The refusal of github-dir is counted once, as a path violation (the family is the bounded label).
+    let policy = mesh.scrape("policy");
+    if !policy.contains("sre_agent_policy_violations_total{type=\"path\"} 1\n") {
+        failed.push(format!("case github-dir: the policy did not count one path violation:\n{policy}"));
     }
     {
         let seen = seen.lock().unwrap();
