@@ -265,6 +265,25 @@ fn cases() -> Vec<Case> {
             },
         },
         Case {
+            // The crate uses serde_json without depending on it: rustc's E0432 with the `cargo add` hint.
+            name: "missing-crate",
+            files: rust(
+                "use serde_json::Value;\n\npub fn name(v: &Value) -> Option<&str> {\n    v.get(\"name\")?.as_str()\n}\n",
+            ),
+            job: "build",
+            step: "cargo build",
+            category: Category::Dependency,
+            tool: Tool::Rustc,
+            llm: false,
+            want: Want::Ended {
+                status: RunStatus::Skipped,
+                stage: Stage::Plan,
+                reason: "no deterministic fixer for rustc dependency failures in rust repositories",
+                strategy: "none",
+                steps: &[],
+            },
+        },
+        Case {
             // The workflow runs a test directory that does not exist.
             name: "workflow-config",
             files: files(&[("tests/test_app.py", "def test_ok():\n    assert True\n")]),
