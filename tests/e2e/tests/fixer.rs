@@ -3,50 +3,23 @@
 //! the log's content, runs `ruff format` in the sandbox on the file ruff named, and the PR's diff is ruff's
 //! own; the validator re-ran the failing step without and with the patch (reproduced_and_fixed).
 
-use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
 use axum::body::Body;
 use axum::http::Request;
 use sre_domain::{RunStatus, Stage, StageStatus};
-use sre_e2e::{Mesh, MeshOptions, show};
+use sre_e2e::{Mesh, MeshOptions, actions_log, need, show, tools_path};
 use sre_gitwork::testing::{git, init_repo};
 
 const WORKFLOW: &str = "name: CI\non: [push]\njobs:\n  format:\n    runs-on: ubuntu-latest\n    steps:\n      - uses: actions/checkout@v4\n      - name: Format\n        run: ruff format --check .\n";
 
 const APP: &str = "def add(a,b):\n    return a+b\n\n\n\nTOTALS = {'a':1,\n  'b':2}\n";
 
-fn tools_path() -> std::ffi::OsString {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-    let mut dirs: Vec<PathBuf> = std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default()).collect();
-    dirs.push(root.join(".tools/pyvenv/bin"));
-    std::env::join_paths(dirs).unwrap()
-}
-
-/// The job log GitHub Actions shows for `cmd` run in `dir` (the real output, the runner's markers).
-fn actions_log(dir: &Path, cmd: &str) -> String {
-    let out = Command::new("bash").arg("-c").arg(cmd).current_dir(dir).env("PATH", tools_path()).output().unwrap();
-    assert!(!out.status.success(), "`{cmd}` must fail in the fixture");
-    let ts = "2026-12-02T09:00:00.0000000Z";
-    let mut log =
-        format!("{ts} ##[group]Run {cmd}\n{ts} {cmd}\n{ts} shell: /usr/bin/bash -e {{0}}\n{ts} ##[endgroup]\n");
-    for line in String::from_utf8_lossy(&out.stdout).lines().chain(String::from_utf8_lossy(&out.stderr).lines()) {
-        log.push_str(&format!("{ts} {line}\n"));
-    }
-    log.push_str(&format!("{ts} ##[error]Process completed with exit code {}.\n", out.status.code().unwrap_or(1)));
-    log
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_ruff_format_failure_becomes_a_pr_with_ruffs_own_diff() {
-    // The process's PATH is what the planner's and the validator's sandboxes show (scripts/lib/env.sh puts
-    // .tools/pyvenv/bin on it).
-    let path = std::env::var_os("PATH").unwrap_or_default();
-    assert!(
-        std::env::split_paths(&path).any(|d| d.join("ruff").is_file()),
-        "ruff is not on PATH: run scripts/install-tools.sh and `. scripts/lib/env.sh`"
-    );
+    // The process's PATH is what the planner's and the validator's sandboxes show.
+    need("ruff");
     let mesh = Mesh::start(MeshOptions::default()).await;
     let repo = mesh.repos_dir().join("acme/fmt");
     init_repo(&repo);

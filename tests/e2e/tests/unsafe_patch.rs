@@ -1,7 +1,7 @@
 //! The unsafe paths, through the whole mesh with the real scanners:
 //! - a lint failure in a repository that already has a committed AWS key and a CI workflow with trailing
-//!   whitespace: the key is pre-existing (reported in the scan report, never blocking), the fix touches
-//!   `.github/workflows` (needs review), so the run ends in a needs-review PR;
+//!   whitespace: the key is pre-existing (reported in the scan report, never blocking), the fix leaves the
+//!   workflow alone (the agent never writes under `.github/`), so the run ends in a PR;
 //! - the same failure, but the patch itself adds a GitLab token (a planner that leaks one, which the
 //!   policy's simple secret check does not know and gitleaks does): blocked at run_scans, no PR;
 //! - a fix the policy calls safe whose patch also vendors a GPL package (the SBOM's license finding): the
