@@ -711,6 +711,18 @@ impl Store {
         rows.iter().map(decode_run).collect()
     }
 
+    /// Every `queued` run, oldest first (at most `limit`): their jobs, in the stream or the delayed set, are
+    /// gone when Redis lost its data, without waiting for them to go stale.
+    pub async fn queued_runs(&self, limit: i64) -> StoreResult<Vec<Run>> {
+        let rows = sqlx::query(&format!(
+            "SELECT {RUN_COLUMNS} FROM runs WHERE status = 'queued' ORDER BY created_at_ms LIMIT $1"
+        ))
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(decode_run).collect()
+    }
+
     /// Number of stored events.
     pub async fn count_events(&self) -> StoreResult<i64> {
         Ok(sqlx::query("SELECT COUNT(*) AS n FROM events").fetch_one(&self.pool).await?.try_get::<i64, _>("n")?)
