@@ -11,8 +11,8 @@
 //! The seed names an App and its installation, users, and repositories with commits (on top of each other,
 //! in order) and workflow runs on the head of their branch, with their jobs and job logs. The App's private
 //! key is read from `--key-out` when that file exists (PKCS#1 PEM), else made and written there (mode 0600):
-//! the file for `GITHUB_PRIVATE_KEY_FILE`. `--state-out` gets the URLs and each repository's head sha once
-//! everything listens.
+//! the file for `GITHUB_PRIVATE_KEY_FILE`. `--state-out` gets the URLs, each repository's head sha and the path
+//! of its bare repository once everything listens.
 //!
 //! Control API (JSON): `POST /faults {"route":"pulls","count":3,"status":502}` (with `"retry_after_secs"`:
 //! a secondary rate limit), `POST /latency {"route":"pulls","ms":2000}` (with `"method":"POST"`:
@@ -321,6 +321,8 @@ async fn run(args: Args) -> Result<(), String> {
         "installation_id": seed_file.app.installation_id,
         "key_file": args.key_out,
         "heads": heads,
+        // The bare repositories on disk, so a drill can read their refs (`git --git-dir`) without a token.
+        "repo_paths": heads.keys().map(|name| (name.clone(), fake.repo_path(name))).collect::<BTreeMap<_, _>>(),
     });
     let fake = Arc::new(fake);
     let router = axum::Router::new()
