@@ -44,7 +44,7 @@ RUNS = {
     "e": (1500, 1599, [f"e{i}" for i in range(1, 10)]),
     "f": (1600, 1699, [f"f{i}" for i in range(1, 5)]),
     "g": (1700, 1799, [f"g{i}" for i in range(1, 11)]),
-    "h": (1800, 1899, ["h-up", "h-absent", "h-blackhole"]),
+    "h": (1800, 1899, ["h"]),
     "i": (1900, 1999, [f"i{i}" for i in range(1, 11)]),
     "j": (2000, 2099, [f"j{i}" for i in range(1, 9)]),
     "k": (2100, 2199, [f"k{i}" for i in range(1, 4)]),
