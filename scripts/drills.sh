@@ -177,7 +177,7 @@ start_orchestrator() {
   DENV=("${COMMON[@]}" "${GH_ENV[@]}" "OTEL_SERVICE_NAME=orchestrator"
     "SRE_HTTP_ADDR=$HOST:$((BASE + 99 + n))" "REDIS_URL=$D_REDIS_URL" "SRE_CONSUMER_NAME=drill-orchestrator-$n"
     "SRE_WORKERS=2" "SRE_REPO_CONCURRENCY=64" "SRE_ORG_CONCURRENCY=64" "SRE_PRS_PER_HOUR=1000"
-    "SRE_MAX_OPEN_PRS=1000" "SRE_RETRY_BASE_MS=1000" "SRE_RETRY_MAX_MS=10000" "${STORE_ENV[@]}")
+    "SRE_MAX_OPEN_PRS=1000" "SRE_RETRY_MAX_MS=10000" "${STORE_ENV[@]}")
   local svc upper
   for svc in "${GRPC_SERVICES[@]}"; do
     upper="$(printf '%s' "$svc" | tr '[:lower:]' '[:upper:]')"
@@ -351,6 +351,9 @@ drill_d() {
     sleep 3
     start_service "$svc"
     dwait "$svc" grpc_ready "${D_GRPC[$svc]}"
+    # one outage per run: the next kill must not land on a run still retrying this one (on a fast machine it
+    # did, and three outages in a row exhausted SRE_MAX_ATTEMPTS)
+    "${PY[@]}" wait-done "$STATE" "d-$svc" --timeout 180 || true
   done
   "${PY[@]}" report d "$STATE" "$DD/d.jsonl" d-planner d-policy d-scanner d-validator d-pr --timeout 240 || rc=$?
   return "$rc"
@@ -643,6 +646,8 @@ drill_l() {
   control="$(jq -r .control_url "$STATE")"
   git_dir="$(jq -r '.repo_paths["drill/app"]' "$STATE")"
   fake_latency pulls 60000 POST # the create-PR call waits a minute: the window, held open
+  local before
+  before="$(git --git-dir="$git_dir" for-each-ref --format='%(refname:short)' 'refs/heads/sre-agent/')"
   "${PY[@]}" send "$STATE" "$DD/l.jsonl" workflow_job:l1
   for ((i = 0; i < 600; i++)); do
     inflight="$(curl -s "$control/calls?route=pulls&method=POST" | jq '[.[] | select(.status == 0)] | length')"
@@ -650,7 +655,8 @@ drill_l() {
     sleep 0.2
   done
   [ "$inflight" -gt 0 ] || echo "no create-PR call within 120 s" >>"$problems"
-  branches="$(git --git-dir="$git_dir" for-each-ref --format='%(refname:short)' 'refs/heads/sre-agent/' | paste -sd' ' -)"
+  # the branch pushed for l1: the one that was not there before (earlier drills left theirs)
+  branches="$(git --git-dir="$git_dir" for-each-ref --format='%(refname:short)' 'refs/heads/sre-agent/' | grep -vxF -f <(printf '%s\n' "$before") | paste -sd' ' - || true)"
   prs="$(curl -s "$control/pulls?repo=drill/app" | jq --arg b "$branches" '[.[] | select(.head as $h | ($b | split(" ")) | index($h))] | length')"
   running="$("${PY[@]}" wait-running "$STATE" l1 --timeout 0 || true)"
   dkill orchestrator-1 KILL
@@ -664,7 +670,7 @@ drill_l() {
   "${PY[@]}" report l "$STATE" "$DD/l.jsonl" l1 --timeout 240 --restart-at "$t_restart" --watch "$running" --problems "$problems"
   local rc=$?
   echo "  create-PR calls (status count): $(curl -s "$control/calls?route=pulls&method=POST" | jq -r 'map("\(.status) x\(.count)") | join(", ")')"
-  echo "  branches now: $(git --git-dir="$git_dir" for-each-ref --format='%(refname:short)' 'refs/heads/sre-agent/' | wc -l)"
+  echo "  branches pushed for l1: $(git --git-dir="$git_dir" for-each-ref --format='%(refname:short)' 'refs/heads/sre-agent/' | grep -cvxF -f <(printf '%s\n' "$before") || true)"
   return "$rc"
 }
 
