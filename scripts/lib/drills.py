@@ -7,6 +7,13 @@ parallel, waiting on runs, and each drill's counts and verdict.
     drills.py wait-running STATE.json JOB... [--timeout S]    prints RUN_ID=ATTEMPTS of the running runs, once
                                                               there is one (--timeout 0: at once, maybe none)
     drills.py report NAME STATE.json RESULTS.jsonl JOB... [--timeout S] [--restart-at MS] [--watch ID,...]
+                                                              [--problems FILE]  (one more problem a line)
+    drills.py wait-done STATE.json JOB... [--timeout S]       until every job's run is terminal (exit 1 if not)
+    drills.py latency RESULTS.jsonl [LABEL]                   n, p50, p95, max of the webhook answers, and codes
+    drills.py answers RESULTS.jsonl                           the non-2xx answers: status and body, counted
+    drills.py metric URL NAME                                 one sample of a Prometheus exposition (0 if absent)
+
+DRILL_PARALLEL bounds the webhooks in flight at once (default 50).
 
 The gateway URL and webhook secret come from DRILL_GATEWAY and DRILL_SECRET.
 """
@@ -36,6 +43,12 @@ RUNS = {
     "d": (1400, 1499, ["d-planner", "d-policy", "d-scanner", "d-validator", "d-pr"]),
     "e": (1500, 1599, [f"e{i}" for i in range(1, 10)]),
     "f": (1600, 1699, [f"f{i}" for i in range(1, 5)]),
+    "g": (1700, 1799, [f"g{i}" for i in range(1, 11)]),
+    "h": (1800, 1899, ["h"]),
+    "i": (1900, 1999, [f"i{i}" for i in range(1, 11)]),
+    "j": (2000, 2099, [f"j{i}" for i in range(1, 9)]),
+    "k": (2100, 2199, [f"k{i}" for i in range(1, 4)]),
+    "l": (2200, 2299, ["l1"]),
 }
 TERMINAL = {"success", "fail", "blocked", "skipped"}
 
@@ -182,7 +195,8 @@ def send(state_path, results_path, specs):
         parts = spec.split(":")
         delivery = parts[2] if len(parts) > 2 else str(uuid.uuid4())
         parsed.append((parts[0], parts[1], delivery))
-    with concurrent.futures.ThreadPoolExecutor(max_workers=min(50, len(parsed))) as pool:
+    parallel = int(os.environ.get("DRILL_PARALLEL", "50"))
+    with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, min(parallel, len(parsed)))) as pool:
         results = list(pool.map(lambda p: deliver(p[0], p[1], p[2], sha), parsed))
     with open(results_path, "a", encoding="utf-8") as f:
         for r in results:
@@ -223,7 +237,69 @@ def wait_running(state_path, jobs, timeout):
     return 1
 
 
-def report(name, state_path, results_path, jobs, timeout, restart_at_ms, watch):
+def wait_done(state_path, jobs, timeout):
+    state = load_state(state_path)
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        runs = runs_of(state, jobs) or {}
+        if len(runs) == len(jobs) and all(r["status"] in TERMINAL for rs in runs.values() for r in rs):
+            return 0
+        time.sleep(0.5)
+    print(f"the runs of {' '.join(jobs)} did not all end within {timeout} s", file=sys.stderr)
+    return 1
+
+
+def load_results(path):
+    if not os.path.exists(path):
+        return []
+    with open(path, encoding="utf-8") as f:
+        return [json.loads(line) for line in f if line.strip()]
+
+
+def percentile(values, q):
+    values = sorted(values)
+    if not values:
+        return 0
+    return values[min(len(values) - 1, int(round(q * (len(values) - 1))))]
+
+
+def latency(results_path, label):
+    results = load_results(results_path)
+    ms = [r["ms"] for r in results]
+    codes = {}
+    for r in results:
+        codes[r["status"]] = codes.get(r["status"], 0) + 1
+    print(f"{label or results_path}: n {len(ms)} p50 {percentile(ms, 0.5)} ms p95 {percentile(ms, 0.95)} ms "
+          f"max {max(ms) if ms else 0} ms; answered " + ", ".join(f"{c} x{n}" for c, n in sorted(codes.items())))
+    print(json.dumps({"n": len(ms), "p50": percentile(ms, 0.5), "p95": percentile(ms, 0.95),
+                      "max": max(ms) if ms else 0}), file=sys.stderr)
+    return 0
+
+
+def answers(results_path):
+    counts = {}
+    for r in load_results(results_path):
+        if r["status"] in (200, 202):
+            continue
+        key = f"{r['status']} {json.dumps(r['answer'], sort_keys=True)[:240]}"
+        counts[key] = counts.get(key, 0) + 1
+    for key, n in sorted(counts.items()):
+        print(f"    x{n}  {key}")
+    return 0
+
+
+def metric(url, name):
+    status, text = http("GET", url)
+    value = 0.0
+    if status == 200:
+        for line in text.splitlines():
+            if line.startswith(name + " ") or line == name:
+                value = float(line.split()[-1])
+    print(int(value) if value.is_integer() else value)
+    return 0
+
+
+def report(name, state_path, results_path, jobs, timeout, restart_at_ms, watch, problems_path=""):
     state = load_state(state_path)
     results = []
     if os.path.exists(results_path):
@@ -290,6 +366,9 @@ def report(name, state_path, results_path, jobs, timeout, restart_at_ms, watch):
     stray = sorted(accepted_keys - expected)
     if stray:
         problems.append(f"runs for keys outside the drill: {stray}")
+    if problems_path and os.path.exists(problems_path):
+        with open(problems_path, encoding="utf-8") as f:
+            problems.extend(line.strip() for line in f if line.strip())
 
     print("\n".join(lines))
     codes = ", ".join(f"{c}: {n}" for c, n in sorted(answered.items()))
@@ -316,7 +395,7 @@ def main(argv):
         print(__doc__, file=sys.stderr)
         return 2
     cmd, args = argv[1], argv[2:]
-    opts = {"--timeout": "180", "--restart-at": "0", "--watch": ""}
+    opts = {"--timeout": "180", "--restart-at": "0", "--watch": "", "--problems": ""}
     positional = []
     i = 0
     while i < len(args):
@@ -340,7 +419,15 @@ def main(argv):
             run_id, _, attempts = item.partition("=")
             watch[run_id] = int(attempts or 1)
         return report(positional[0], positional[1], positional[2], positional[3:], float(opts["--timeout"]),
-                      float(opts["--restart-at"]), watch)
+                      float(opts["--restart-at"]), watch, opts["--problems"])
+    if cmd == "wait-done":
+        return wait_done(positional[0], positional[1:], float(opts["--timeout"]))
+    if cmd == "latency":
+        return latency(positional[0], positional[1] if len(positional) > 1 else "")
+    if cmd == "answers":
+        return answers(positional[0])
+    if cmd == "metric":
+        return metric(positional[0], positional[1])
     print(__doc__, file=sys.stderr)
     return 2
 

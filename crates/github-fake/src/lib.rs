@@ -391,6 +391,18 @@ impl FakeGithub {
         self.world().latency.insert(route, latency);
     }
 
+    /// Adds `latency` before every answer of `method` on `route` (`POST` on [`Route::Pulls`] delays only the
+    /// creation of pull requests), instead of the route's own latency; zero removes it.
+    pub fn set_method_latency(&self, route: Route, method: &str, latency: Duration) {
+        let key = (route, method.to_ascii_uppercase());
+        let mut world = self.world();
+        if latency.is_zero() {
+            world.method_latency.remove(&key);
+        } else {
+            world.method_latency.insert(key, latency);
+        }
+    }
+
     /// Every API token is out of primary quota until `reset_in` from now (403, `x-ratelimit-remaining: 0`).
     pub fn exhaust_primary_limit(&self, reset_in: Duration) {
         self.world().exhausted_until = Some(time::now() + reset_in.as_secs().max(1));
@@ -500,7 +512,12 @@ async fn observe(State((shared, host)): State<(Arc<Shared>, Host)>, req: Request
         });
         let fault = world.faults.get_mut(&route).and_then(|q| q.pop_front());
         let exhausted = world.exhausted_until.filter(|until| *until > time::now() && host == Host::Api);
-        (world.calls.len() - 1, world.latency.get(&route).copied(), fault, exhausted)
+        let latency = world
+            .method_latency
+            .get(&(route, req.method().as_str().to_owned()))
+            .or_else(|| world.latency.get(&route))
+            .copied();
+        (world.calls.len() - 1, latency, fault, exhausted)
     };
     if let Some(latency) = latency {
         tokio::time::sleep(latency).await;

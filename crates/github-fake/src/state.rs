@@ -226,6 +226,8 @@ pub(crate) struct World {
     pub calls: Vec<RecordedCall>,
     pub faults: HashMap<Route, VecDeque<Fault>>,
     pub latency: HashMap<Route, Duration>,
+    /// Latency of one method of a route (`POST` pulls: creating a PR), over the route's own.
+    pub method_latency: HashMap<(Route, String), Duration>,
     /// Primary limit exhausted until this unix second (every token).
     pub exhausted_until: Option<u64>,
     /// Requests per token in the current hour (for `x-ratelimit-*`).

@@ -228,6 +228,21 @@ impl Queue {
         }
     }
 
+    /// The key that marks this Redis as holding the queue's data.
+    pub fn marker_key(&self) -> String {
+        format!("{}:marker", self.stream)
+    }
+
+    /// Sets the marker key if it is missing; true when it was missing: this Redis lost the queue's data
+    /// (restarted without persistence, `FLUSHALL`) or never held it (a first start). Of several callers
+    /// racing on a Redis that lost its data exactly one gets true (`SET NX`).
+    pub async fn mark_data(&self) -> QueueResult<bool> {
+        let mut conn = self.pool.get().await?;
+        let set: Option<String> =
+            redis::cmd("SET").arg(self.marker_key()).arg(now_ms()).arg("NX").query_async(&mut *conn).await?;
+        Ok(set.is_some())
+    }
+
     /// The limits shared through this queue's Redis.
     pub fn limits(&self) -> limits::Limits {
         limits::Limits::new(self.clone())

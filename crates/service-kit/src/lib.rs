@@ -144,6 +144,12 @@ pub fn git_status(err: sre_gitwork::GitError) -> tonic::Status {
 /// Largest diff a service accepts (the planner's patches are far smaller).
 pub const MAX_DIFF_BYTES: usize = 4 * 1024 * 1024;
 
+/// The gRPC decode limit of every server and of the orchestrator's clients. Above the services' own bounds
+/// (a diff of [`MAX_DIFF_BYTES`], the planner's 8 MiB job log, plus the rest of the message) so a caller
+/// meets those, INVALID_ARGUMENT with a message, and not tonic's default 4 MiB OUT_OF_RANGE; still bounded,
+/// so an absurd message is refused by the transport before it is buffered whole.
+pub const MAX_GRPC_MESSAGE_BYTES: usize = 16 * 1024 * 1024;
+
 /// What every service refuses in a request, whatever the service.
 #[derive(Debug, thiserror::Error)]
 pub enum RequestError {

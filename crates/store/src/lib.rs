@@ -219,6 +219,27 @@ impl Store {
                     Ok(())
                 })
             })
+            .after_release(move |conn, _| {
+                Box::pin(async move {
+                    if backend != Backend::Sqlite {
+                        return Ok(true);
+                    }
+                    // A write that met a full disk (SQLITE_FULL) or an I/O error can leave SQLite's
+                    // transaction open behind sqlx's back (whether SQLite rolls back by itself depends on
+                    // the error and the moment). Idle in the pool, that connection would hold the write lock
+                    // ("database is locked" for every other one, past the moment space is back), and a
+                    // transaction begun on it later would nest in the stale one and never commit. No
+                    // finished Transaction is open at release: a ROLLBACK that succeeds means such a
+                    // leftover, and the connection is closed (a new one replaces it).
+                    match sqlx::query("ROLLBACK").execute(&mut *conn).await {
+                        Ok(_) => {
+                            tracing::warn!("a pooled SQLite connection was left inside a transaction (a failed write); rolled back and closed");
+                            Ok(false)
+                        }
+                        Err(_) => Ok(true), // "no transaction is active": the normal case
+                    }
+                })
+            })
             .connect(&url)
             .await?;
         let store = Self { pool, backend };
@@ -704,6 +725,18 @@ impl Store {
         ))
         .bind(now - unenqueued_ms)
         .bind(now - stale_ms)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(decode_run).collect()
+    }
+
+    /// Every `queued` run, oldest first (at most `limit`): their jobs, in the stream or the delayed set, are
+    /// gone when Redis lost its data, without waiting for them to go stale.
+    pub async fn queued_runs(&self, limit: i64) -> StoreResult<Vec<Run>> {
+        let rows = sqlx::query(&format!(
+            "SELECT {RUN_COLUMNS} FROM runs WHERE status = 'queued' ORDER BY created_at_ms LIMIT $1"
+        ))
+        .bind(limit)
         .fetch_all(&self.pool)
         .await?;
         rows.iter().map(decode_run).collect()

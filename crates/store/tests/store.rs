@@ -255,3 +255,40 @@ async fn rejects_unknown_schemes() {
     let err = Store::connect("mysql://localhost/x").await.unwrap_err();
     assert!(err.to_string().contains("sqlite:// or postgres://"), "{err}");
 }
+
+/// A write that met a full disk can leave SQLite's transaction open on its connection (drill j of
+/// scripts/drills.sh: the gateway then answered "database is locked" to every delivery, after space was back,
+/// and a delivery answered 202 nested in the stale transaction and was lost). A connection released inside a
+/// transaction is rolled back and closed, so it never holds the write lock from the pool.
+#[tokio::test]
+async fn a_connection_left_inside_a_transaction_does_not_keep_the_database_locked() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}/sre.db", dir.path().display());
+    let a = Store::connect(&url).await.unwrap();
+    let b = Store::connect(&url).await.unwrap(); // another process on the same file (gateway, orchestrator)
+    // What such a write leaves behind: the write lock taken, no COMMIT or ROLLBACK to come.
+    a.execute_raw("BEGIN IMMEDIATE").await.unwrap();
+    let started = std::time::Instant::now();
+    let (id, delivery) = ("left-open", "delivery-left-open");
+    let event = NewEvent {
+        delivery_id: delivery,
+        event: EventKind::WorkflowJob,
+        action: "completed",
+        repo: "acme/app",
+        payload: b"{}",
+    };
+    let stored = b.ingest(&event, &new_run(id, delivery, failure(Some(7), None))).await;
+    assert!(stored.is_ok(), "the other store could not write after {:?}: {stored:?}", started.elapsed());
+    // ...and the first store's own next write is not nested in a stale transaction: it is visible to the other.
+    let (id, delivery) = ("after", "delivery-after");
+    let event = NewEvent {
+        delivery_id: delivery,
+        event: EventKind::WorkflowJob,
+        action: "completed",
+        repo: "acme/app",
+        payload: b"{}",
+    };
+    let other_job = Failure { job_name: "test".into(), ..failure(Some(8), None) };
+    assert!(matches!(a.ingest(&event, &new_run(id, delivery, other_job)).await.unwrap(), Ingested::New(_)));
+    assert!(b.get_run("run-after").await.unwrap().is_some(), "a's write never committed");
+}

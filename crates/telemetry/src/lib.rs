@@ -180,8 +180,8 @@ fn build_provider(config: &Config, export_metrics: export::ExportMetrics) -> Sdk
     let resource = Resource::builder().with_service_name(config.service_name.clone()).build();
     let mut builder = SdkTracerProvider::builder().with_resource(resource);
     if let Some(endpoint) = &config.otlp_endpoint {
-        match export::CountingExporter::otlp(endpoint, export_metrics) {
-            Ok(exporter) => builder = builder.with_batch_exporter(exporter),
+        match export::otlp_processor(endpoint, export_metrics) {
+            Ok(processor) => builder = builder.with_span_processor(processor),
             // A bad endpoint must not stop the service: spans still get IDs and propagate.
             Err(err) => eprintln!(
                 "{{\"level\":\"WARN\",\"service\":\"{}\",\"message\":\"OTLP exporter disabled: {}\"}}",

@@ -41,12 +41,19 @@ impl Clients {
     pub fn new(config: &Config, metrics: &GrpcMetrics) -> Result<Self, String> {
         // The validator runs a repository's tests: give it the test timeout plus room to set up.
         let validate = config.validate_timeout() + Duration::from_secs(60);
+        // A patch of up to MAX_DIFF_BYTES comes back from the planner: the same decode limit as the servers.
+        const MAX: usize = sre_service_kit::MAX_GRPC_MESSAGE_BYTES;
         Ok(Self {
-            planner: PlannerClient::new(channel(&config.planner_url, Duration::from_secs(120), metrics)?),
-            policy: PolicyClient::new(channel(&config.policy_url, Duration::from_secs(30), metrics)?),
-            scanner: ScannerClient::new(channel(&config.scanner_url, Duration::from_secs(600), metrics)?),
-            validator: ValidatorClient::new(channel(&config.validator_url, validate, metrics)?),
-            pr: PullRequestsClient::new(channel(&config.pr_url, Duration::from_secs(120), metrics)?),
+            planner: PlannerClient::new(channel(&config.planner_url, Duration::from_secs(120), metrics)?)
+                .max_decoding_message_size(MAX),
+            policy: PolicyClient::new(channel(&config.policy_url, Duration::from_secs(30), metrics)?)
+                .max_decoding_message_size(MAX),
+            scanner: ScannerClient::new(channel(&config.scanner_url, Duration::from_secs(600), metrics)?)
+                .max_decoding_message_size(MAX),
+            validator: ValidatorClient::new(channel(&config.validator_url, validate, metrics)?)
+                .max_decoding_message_size(MAX),
+            pr: PullRequestsClient::new(channel(&config.pr_url, Duration::from_secs(120), metrics)?)
+                .max_decoding_message_size(MAX),
         })
     }
 }

@@ -49,10 +49,29 @@ pub struct Concluded {
 }
 
 fn is_transient(status: &Status) -> bool {
-    matches!(
-        status.code(),
-        Code::Unavailable | Code::DeadlineExceeded | Code::ResourceExhausted | Code::Aborted | Code::Cancelled
-    )
+    match status.code() {
+        Code::Unavailable | Code::DeadlineExceeded | Code::ResourceExhausted | Code::Aborted | Code::Cancelled => true,
+        // UNKNOWN with a local source is tonic's own "transport error" (the service died mid-call: its
+        // connection reset), not an answer of the service, which never carries a source.
+        Code::Unknown => std::error::Error::source(status).is_some(),
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+mod transient_tests {
+    use super::*;
+
+    #[test]
+    fn a_transport_failure_is_transient_and_a_services_unknown_is_not() {
+        let reset = std::io::Error::new(std::io::ErrorKind::ConnectionReset, "connection reset by peer");
+        let transport = Status::from_error(Box::new(reset));
+        assert_eq!(transport.code(), Code::Unknown);
+        assert!(is_transient(&transport));
+        assert!(!is_transient(&Status::unknown("the service said so")));
+        assert!(!is_transient(&Status::invalid_argument("bad")));
+        assert!(is_transient(&Status::unavailable("tcp connect error")));
+    }
 }
 
 /// What the stages learn as they go: the seed's span attributes, the record update and artifacts.

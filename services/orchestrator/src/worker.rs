@@ -624,7 +624,71 @@ impl Worker {
                 (Ok(depth), Ok(delayed)) => self.metrics().queue(depth, delayed),
                 (Err(err), _) | (_, Err(err)) => tracing::debug!(error = %err, "queue depth unavailable"),
             }
+            // A Redis that lost its data lost every queued job with it: those runs are enqueued again now,
+            // not once they look stale (SRE_REQUEUE_STALE_SECONDS). Running runs keep their live workers
+            // (a dead one's is covered by the stale sweep).
+            // (Only with the store open: the marker is set once, and the requeue must not be skipped.)
+            if self.store.get().is_some() {
+                match self.queue.mark_data().await {
+                    Ok(true) => self.requeue_after_data_loss().await,
+                    Ok(false) => {}
+                    Err(err) => tracing::debug!(error = %err, "queue marker unavailable"),
+                }
+            }
             self.sweep_outbox().await;
+        }
+    }
+
+    /// Enqueues every queued run and pending event again (a retry keeps its due time), once, after the queue's
+    /// Redis came back empty. A surplus job (the run's own job was enqueued after the loss) is harmless: the
+    /// claim in [`Self::process`] runs a run once.
+    async fn requeue_after_data_loss(&self) {
+        let Some(store) = self.store.get() else { return };
+        const MAX: i64 = 10_000;
+        let runs = match store.queued_runs(MAX).await {
+            Ok(runs) => runs,
+            Err(err) => {
+                // The marker is set: the stale sweep covers these runs instead.
+                tracing::warn!(error = %err, "queue data lost, but the queued runs could not be read");
+                return;
+            }
+        };
+        let pending = store.pending_to_requeue(0).await.unwrap_or_default();
+        tracing::warn!(
+            runs = runs.len(),
+            pending_events = pending.len(),
+            "the queue's Redis holds none of its data (restarted empty, flushed, or a first start); enqueueing every queued run again"
+        );
+        let now = sre_store::now_ms();
+        let mut requeued = 0usize;
+        for run in &runs {
+            let delay = run.retry_at_ms.filter(|due| *due > now).map(|due| Duration::from_millis((due - now) as u64));
+            let opts = Publish { delay, link: Some(&run.origin_traceparent), ..Publish::default() };
+            match self.queue.publish(run.ids(), opts).await {
+                Ok(_) => {
+                    let _ = store.mark_enqueued(&run.run_id).await;
+                    requeued += 1;
+                }
+                Err(err) => {
+                    tracing::warn!(error = %err, requeued, "enqueue failed while requeueing after data loss; the stale sweep covers the rest");
+                    return;
+                }
+            }
+        }
+        for (delivery_id, failure) in pending {
+            let (run_key, failure_id) = (failure.run_key(), failure.failure_id());
+            let ids = sre_domain::RunIds {
+                delivery_id: &delivery_id,
+                run_key: &run_key,
+                failure_id: &failure_id,
+                ..Default::default()
+            };
+            if self.queue.publish(ids, Publish { kind: JobKind::Event, ..Publish::default() }).await.is_ok() {
+                let _ = store.touch_pending(&delivery_id).await;
+            }
+        }
+        if requeued > 0 {
+            tracing::warn!(runs = requeued, "requeued the queued runs after the queue's data was lost");
         }
     }
 

@@ -630,6 +630,8 @@ pub fn build(config: &Config, registry: &SharedRegistry) -> Result<Built, Planne
         None => None,
     };
     let service = PlannerService::with(config.data.repos_dir(), fixers, llm);
-    let routes = tonic::service::Routes::new(PlannerServer::new(service));
+    let routes = tonic::service::Routes::new(
+        PlannerServer::new(service).max_decoding_message_size(sre_service_kit::MAX_GRPC_MESSAGE_BYTES),
+    );
     Ok((routes, Box::pin(sre_service_kit::git_ready())))
 }

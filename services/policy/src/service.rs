@@ -75,5 +75,10 @@ impl Policy for PolicyService {
 /// Builds the service; it has no dependencies, so it is ready at once.
 pub fn build(_config: &Config, registry: &SharedRegistry) -> Result<Built, PolicyError> {
     let service = PolicyService::new(PolicyMetrics::register(registry));
-    Ok((tonic::service::Routes::new(PolicyServer::new(service)), Box::pin(async {})))
+    Ok((
+        tonic::service::Routes::new(
+            PolicyServer::new(service).max_decoding_message_size(sre_service_kit::MAX_GRPC_MESSAGE_BYTES),
+        ),
+        Box::pin(async {}),
+    ))
 }

@@ -146,7 +146,12 @@ pub fn build(config: &Config, registry: &SharedRegistry) -> Result<Built, PrErro
         }
     };
     let service = PullRequestService::new(backend, metrics);
-    Ok((tonic::service::Routes::new(PullRequestsServer::new(service)), Box::pin(sre_service_kit::git_ready())))
+    Ok((
+        tonic::service::Routes::new(
+            PullRequestsServer::new(service).max_decoding_message_size(sre_service_kit::MAX_GRPC_MESSAGE_BYTES),
+        ),
+        Box::pin(sre_service_kit::git_ready()),
+    ))
 }
 
 #[cfg(test)]

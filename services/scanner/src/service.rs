@@ -701,7 +701,12 @@ pub fn build(config: &Config, registry: &SharedRegistry) -> Result<Built, Scanne
         }
     }
     let service = ScannerService::new(config.data.repos_dir(), scanner, ScanMetrics::register(registry));
-    Ok((tonic::service::Routes::new(ScannerServer::new(service)), Box::pin(sre_service_kit::git_ready())))
+    Ok((
+        tonic::service::Routes::new(
+            ScannerServer::new(service).max_decoding_message_size(sre_service_kit::MAX_GRPC_MESSAGE_BYTES),
+        ),
+        Box::pin(sre_service_kit::git_ready()),
+    ))
 }
 
 #[cfg(test)]

@@ -392,7 +392,12 @@ pub fn build(config: &Config, registry: &SharedRegistry) -> Result<Built, Valida
     let sandbox = Sandbox::probe(SandboxConfig::new(&config.sandbox, denied_paths(config)))?;
     let metrics = ValidatorMetrics::register(registry);
     let service = ValidatorService::new(config.data.repos_dir(), ValidatorConfig::new(config), sandbox, metrics);
-    Ok((tonic::service::Routes::new(ValidatorServer::new(service)), Box::pin(sre_service_kit::git_ready())))
+    Ok((
+        tonic::service::Routes::new(
+            ValidatorServer::new(service).max_decoding_message_size(sre_service_kit::MAX_GRPC_MESSAGE_BYTES),
+        ),
+        Box::pin(sre_service_kit::git_ready()),
+    ))
 }
 
 #[cfg(test)]

@@ -94,12 +94,13 @@ async fn absurd_requests_are_invalid_argument_with_a_message() {
         assert_invalid(&format!("PullRequests/CreatePullRequest, {what}"), r.map(drop), says);
     }
 
-    // A diff past the limit, wherever a diff is taken. MAX_DIFF_BYTES is also tonic's default decoding limit
-    // (4 MiB), so a request that large is refused by the transport itself, before the handler: OUT_OF_RANGE
-    // naming the limit.
+    // A diff past the limit, wherever a diff is taken: the service's own bound (INVALID_ARGUMENT naming it),
+    // not the transport's (the decode limit, MAX_GRPC_MESSAGE_BYTES, is above it; tonic's default 4 MiB
+    // answered OUT_OF_RANGE before the handler ran).
+    assert!(sre_service_kit::MAX_GRPC_MESSAGE_BYTES > huge.len() + 1024);
     let good = ctx("acme/app", &sha);
     let says = "the limit is";
-    let too_large = |what: &str, r: Result<(), tonic::Status>| assert_refused(what, r, Code::OutOfRange, says);
+    let too_large = |what: &str, r: Result<(), tonic::Status>| assert_refused(what, r, Code::InvalidArgument, says);
     let r = policy.check_patch(CheckPatchRequest { context: good.clone(), diff: huge.clone() }).await;
     too_large("Policy/CheckPatch, oversized diff", r.map(drop));
     let r = scanner.run_scans(RunScansRequest { context: good.clone(), diff: huge.clone() }).await;
@@ -124,6 +125,20 @@ async fn absurd_requests_are_invalid_argument_with_a_message() {
         })
         .await;
     too_large("PullRequests/CreatePullRequest, oversized diff", r.map(drop));
+    // A job log past the planner's 8 MiB bound, which is also past tonic's default decode limit.
+    let r = planner
+        .build_failure_context(BuildFailureContextRequest {
+            context: good.clone(),
+            failure: failure.clone(),
+            log: "x".repeat(8 * 1024 * 1024 + 1),
+            ..Default::default()
+        })
+        .await;
+    assert_invalid("Planner/BuildFailureContext, oversized log", r.map(drop), "8388609");
+    // A message past the decode limit itself is still refused by the transport, before it is buffered.
+    let absurd = format!("diff --git a/x b/x\n{}", "+".repeat(sre_service_kit::MAX_GRPC_MESSAGE_BYTES));
+    let r = policy.check_patch(CheckPatchRequest { context: good.clone(), diff: absurd }).await;
+    assert_refused("Policy/CheckPatch, message past the decode limit", r.map(drop), Code::OutOfRange, "message");
 
     // A plan that is missing, or whose steps leave the repository.
     let r = policy.check_plan(CheckPlanRequest { context: good.clone(), plan: None }).await;

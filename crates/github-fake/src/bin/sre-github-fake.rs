@@ -11,12 +11,13 @@
 //! The seed names an App and its installation, users, and repositories with commits (on top of each other,
 //! in order) and workflow runs on the head of their branch, with their jobs and job logs. The App's private
 //! key is read from `--key-out` when that file exists (PKCS#1 PEM), else made and written there (mode 0600):
-//! the file for `GITHUB_PRIVATE_KEY_FILE`. `--state-out` gets the URLs and each repository's head sha once
-//! everything listens.
+//! the file for `GITHUB_PRIVATE_KEY_FILE`. `--state-out` gets the URLs, each repository's head sha and the path
+//! of its bare repository once everything listens.
 //!
 //! Control API (JSON): `POST /faults {"route":"pulls","count":3,"status":502}` (with `"retry_after_secs"`:
-//! a secondary rate limit), `POST /latency {"route":"pulls","ms":2000}`, `GET /pulls?repo=o/r`,
-//! `GET /calls` (counts by route and status), `GET /health`.
+//! a secondary rate limit), `POST /latency {"route":"pulls","ms":2000}` (with `"method":"POST"`:
+//! that method only, e.g. PR creation), `GET /pulls?repo=o/r`, `GET /calls[?route=pulls&method=POST]` (counts
+//! by route and status, 0 for a call not answered yet), `GET /health`.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -108,6 +109,17 @@ struct FaultRequest {
 struct LatencyRequest {
     route: String,
     ms: u64,
+    /// Only this HTTP method of the route (`POST` pulls: PR creation).
+    #[serde(default)]
+    method: Option<String>,
+}
+
+#[derive(serde::Deserialize)]
+struct CallsQuery {
+    #[serde(default)]
+    route: Option<String>,
+    #[serde(default)]
+    method: Option<String>,
 }
 
 #[derive(serde::Deserialize)]
@@ -249,8 +261,11 @@ async fn latency(
     Json(req): Json<LatencyRequest>,
 ) -> Result<Json<serde_json::Value>, (StatusCode, String)> {
     let r = route(&req.route)?;
-    fake.set_latency(r, Duration::from_millis(req.ms));
-    Ok(Json(serde_json::json!({"route": r.as_str(), "ms": req.ms})))
+    match &req.method {
+        Some(method) => fake.set_method_latency(r, method, Duration::from_millis(req.ms)),
+        None => fake.set_latency(r, Duration::from_millis(req.ms)),
+    }
+    Ok(Json(serde_json::json!({"route": r.as_str(), "ms": req.ms, "method": req.method})))
 }
 
 async fn pulls(State(fake): State<Arc<FakeGithub>>, Query(q): Query<RepoQuery>) -> Json<serde_json::Value> {
@@ -264,9 +279,14 @@ async fn pulls(State(fake): State<Arc<FakeGithub>>, Query(q): Query<RepoQuery>) 
     Json(serde_json::Value::Array(pulls))
 }
 
-async fn calls(State(fake): State<Arc<FakeGithub>>) -> Json<serde_json::Value> {
+/// Counts by route and status (0: not answered yet), optionally of one route and method only.
+async fn calls(State(fake): State<Arc<FakeGithub>>, Query(q): Query<CallsQuery>) -> Json<serde_json::Value> {
     let mut counts: BTreeMap<(String, u16), u64> = BTreeMap::new();
-    for call in fake.calls() {
+    let wanted = |call: &sre_github_fake::RecordedCall| {
+        q.route.as_deref().is_none_or(|r| call.route.as_str() == r)
+            && q.method.as_deref().is_none_or(|m| call.method.eq_ignore_ascii_case(m))
+    };
+    for call in fake.calls().into_iter().filter(wanted) {
         *counts.entry((call.route.as_str().to_owned(), call.status)).or_default() += 1;
     }
     let rows: Vec<_> = counts
@@ -301,6 +321,8 @@ async fn run(args: Args) -> Result<(), String> {
         "installation_id": seed_file.app.installation_id,
         "key_file": args.key_out,
         "heads": heads,
+        // The bare repositories on disk, so a drill can read their refs (`git --git-dir`) without a token.
+        "repo_paths": heads.keys().map(|name| (name.clone(), fake.repo_path(name))).collect::<BTreeMap<_, _>>(),
     });
     let fake = Arc::new(fake);
     let router = axum::Router::new()
