@@ -2,7 +2,8 @@
 # The test command (README, .ci/run): tools, Redis and PostgreSQL, cargo test, clippy, rustfmt, the LogChunks
 # recall floor, then the mesh
 # (up.sh), the smoke test, the quick reliability drills (drills.sh --quick, a mesh of their own on the binaries
-# up.sh built) and the observability checks; down.sh always runs at the end.
+# up.sh built), the observability checks, a quick pass of the benchmark and a short fuzzing pass; down.sh
+# always runs at the end.
 # Each stage is counted; the last line is "N passed, M failed[, K skipped]" and the exit code is 1 when any
 # stage failed.
 #
@@ -152,4 +153,22 @@ if [ -f scripts/check-observability.sh ]; then
 else
   printf '\n==== scripts/check-observability.sh does not exist: not run\n'
 fi
+if [ "$UP_OK" = 1 ]; then
+  # Keeps the benchmark working, measures nothing (2 s levels on a busy CI machine): the release binaries
+  # up.sh built, its own ports, stores and streams; the numbers are in docs/benchmarks.md.
+  stage "bench.sh --quick" env SRE_SKIP_BUILD=1 bash scripts/bench.sh --quick || true
+else
+  skip "bench.sh --quick" "up.sh built no release binaries"
+fi
+
+# Every fuzz target for a few seconds from the committed seeds (docs/fuzzing.md): the properties hold on
+# the seeds and on what libFuzzer derives from them in that time. cargo-fuzz needs nightly Rust.
+fuzz_short() (
+  if ! rustup toolchain list 2>/dev/null | grep -q '^nightly'; then
+    log "installing the nightly toolchain for cargo-fuzz (rustup, minimal profile)"
+    rustup toolchain install nightly --profile minimal >/dev/null || return 1
+  fi
+  bash scripts/fuzz.sh --seconds "${SRE_FUZZ_SECONDS:-10}"
+)
+stage "fuzz.sh (short)" fuzz_short || true
 # finish (the EXIT trap) runs down.sh and prints the summary
