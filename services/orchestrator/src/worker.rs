@@ -676,20 +676,24 @@ impl Worker {
             }
         }
         for (delivery_id, failure) in pending {
-            let (run_key, failure_id) = (failure.run_key(), failure.failure_id());
-            let ids = sre_domain::RunIds {
-                delivery_id: &delivery_id,
-                run_key: &run_key,
-                failure_id: &failure_id,
-                ..Default::default()
-            };
-            if self.queue.publish(ids, Publish { kind: JobKind::Event, ..Publish::default() }).await.is_ok() {
+            if self.publish_pending(&delivery_id, &failure).await.is_ok() {
                 let _ = store.touch_pending(&delivery_id).await;
             }
         }
         if requeued > 0 {
             tracing::warn!(runs = requeued, "requeued the queued runs after the queue's data was lost");
         }
+    }
+
+    /// Enqueues the resolution job of a pending event again.
+    async fn publish_pending(
+        &self,
+        delivery_id: &str,
+        failure: &sre_domain::Failure,
+    ) -> sre_queue::QueueResult<String> {
+        let (run_key, failure_id) = (failure.run_key(), failure.failure_id());
+        let ids = sre_domain::RunIds { delivery_id, run_key: &run_key, failure_id: &failure_id, ..Default::default() };
+        self.queue.publish(ids, Publish { kind: JobKind::Event, ..Publish::default() }).await
     }
 
     /// Re-enqueues runs whose job may be gone: never enqueued (Redis was down at the webhook), or queued /
@@ -701,14 +705,7 @@ impl Worker {
         // Pending events whose resolution job was lost (never enqueued, or Redis restarted empty).
         if let Ok(pending) = store.pending_to_requeue(UNENQUEUED_GRACE_MS).await {
             for (delivery_id, failure) in pending {
-                let (run_key, failure_id) = (failure.run_key(), failure.failure_id());
-                let ids = sre_domain::RunIds {
-                    delivery_id: &delivery_id,
-                    run_key: &run_key,
-                    failure_id: &failure_id,
-                    ..Default::default()
-                };
-                match self.queue.publish(ids, Publish { kind: JobKind::Event, ..Publish::default() }).await {
+                match self.publish_pending(&delivery_id, &failure).await {
                     Ok(_) => {
                         let _ = store.touch_pending(&delivery_id).await;
                         tracing::warn!(delivery_id = %delivery_id, "outbox: re-enqueued a pending event whose job was missing");

@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use sre_gitwork::testing::{git, init_repo};
+use sre_gitwork::testing::{actions_log, git, init_repo, tools_path};
 use sre_planner::PlannerService;
 use sre_planner::exec::FixerRuntime;
 use sre_proto::planner_server::Planner;
@@ -22,20 +22,6 @@ use sre_proto::{
 };
 use sre_sandbox::{HostEnv, Limits, Sandbox, SandboxConfig, SandboxMode};
 use tonic::Request;
-
-fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().unwrap()
-}
-
-/// PATH with the repository's tool dirs (scripts/install-tools.sh) after the caller's.
-fn tools_path() -> OsString {
-    let root = workspace_root();
-    let mut dirs: Vec<PathBuf> = std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default()).collect();
-    for d in [".tools/pyvenv/bin", ".tools/node/node_modules/.bin"] {
-        dirs.push(root.join(d));
-    }
-    std::env::join_paths(dirs).unwrap()
-}
 
 /// Fails (never skips) when a tool the test needs is missing.
 fn need(tool: &str) {
@@ -116,34 +102,6 @@ impl Fixture {
         };
         self.service.generate_patch(Request::new(req)).await.unwrap().into_inner()
     }
-}
-
-/// Runs `cmd` with bash in `dir` (the tools on PATH); it must fail. Returns the GitHub Actions job log a
-/// runner would show for it: timestamps, the step's group, the real output, the runner's verdict.
-fn actions_log(dir: &Path, cmd: &str) -> String {
-    let out = Command::new("bash")
-        .arg("-c")
-        .arg(cmd)
-        .current_dir(dir)
-        .env("PATH", tools_path())
-        .env("NO_COLOR", "1")
-        .env("CARGO_TERM_COLOR", "never")
-        .output()
-        .unwrap();
-    assert!(!out.status.success(), "`{cmd}` must fail in the fixture");
-    let ts = "2026-12-01T10:00:00.0000000Z";
-    let mut log = format!(
-        "{ts} ##[group]Run actions/checkout@v4\n{ts} Syncing repository\n{ts} ##[endgroup]\n\
-         {ts} ##[group]Run {cmd}\n{ts} {cmd}\n{ts} shell: /usr/bin/bash -e {{0}}\n{ts} ##[endgroup]\n"
-    );
-    // The runner's checkout path, as CI prints absolute paths.
-    let dir_s = dir.to_string_lossy().into_owned();
-    for line in String::from_utf8_lossy(&out.stdout).lines().chain(String::from_utf8_lossy(&out.stderr).lines()) {
-        log.push_str(&format!("{ts} {}\n", line.replace(&dir_s, "/home/runner/work/app/app")));
-    }
-    log.push_str(&format!("{ts} ##[error]Process completed with exit code {}.\n", out.status.code().unwrap_or(1)));
-    log.push_str(&format!("{ts} Post job cleanup.\n"));
-    log
 }
 
 /// Applies `diff` to a fresh clone of `repo` at `sha` and runs `cmd` there: the check must pass.

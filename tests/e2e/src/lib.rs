@@ -441,6 +441,8 @@ pub fn workflow_job_failure(repo: &str, sha: &str, job: &str, job_id: u64, run_i
     )
 }
 
+pub use sre_gitwork::testing::{actions_log, tools_path};
+
 /// The path of a file in the repository at `rev`.
 pub fn show(repo: &Path, rev: &str, path: &str) -> String {
     sre_gitwork::testing::git(repo, &["show", &format!("{rev}:{path}")])
@@ -449,17 +451,6 @@ pub fn show(repo: &Path, rev: &str, path: &str) -> String {
 /// The repos dir path of `owner/name`.
 pub fn repo_path(repos: &Path, full_name: &str) -> PathBuf {
     repos.join(full_name)
-}
-
-/// PATH with the tool dirs of scripts/install-tools.sh after the caller's: what the fixture's CI steps run with
-/// here. (The mesh's sandboxes show the process's own PATH: `. scripts/lib/env.sh` puts the same dirs on it.)
-pub fn tools_path() -> std::ffi::OsString {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-    let mut dirs: Vec<PathBuf> = std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default()).collect();
-    for d in [".tools/pyvenv/bin", ".tools/node/node_modules/.bin"] {
-        dirs.push(root.join(d));
-    }
-    std::env::join_paths(dirs).expect("PATH entries without ':'")
 }
 
 /// Fails (never skips) when `tool` is not on the process's PATH, which is what the planner's and the
@@ -471,34 +462,6 @@ pub fn need(tool: &str) {
         "{tool} is not on PATH: run scripts/install-tools.sh, then `. scripts/lib/env.sh` (it puts .tools/pyvenv/bin \
          and .tools/node/node_modules/.bin on PATH)"
     );
-}
-
-/// Runs `cmd` with bash in `dir` (the tools on PATH, no colours); it must fail. Returns the GitHub Actions job
-/// log a runner shows for it: timestamps, the step's group, the real output with the checkout's path as the
-/// runner's, and the runner's verdict.
-pub fn actions_log(dir: &Path, cmd: &str) -> String {
-    let out = std::process::Command::new("bash")
-        .arg("-c")
-        .arg(cmd)
-        .current_dir(dir)
-        .env("PATH", tools_path())
-        .env("NO_COLOR", "1")
-        .env("CARGO_TERM_COLOR", "never")
-        .output()
-        .unwrap_or_else(|e| panic!("bash -c `{cmd}`: {e}"));
-    assert!(!out.status.success(), "`{cmd}` must fail in the fixture {}", dir.display());
-    let ts = "2026-12-02T09:00:00.0000000Z";
-    let mut log = format!(
-        "{ts} ##[group]Run actions/checkout@v4\n{ts} Syncing repository\n{ts} ##[endgroup]\n\
-         {ts} ##[group]Run {cmd}\n{ts} {cmd}\n{ts} shell: /usr/bin/bash -e {{0}}\n{ts} ##[endgroup]\n"
-    );
-    let dir_s = dir.to_string_lossy().into_owned();
-    for line in String::from_utf8_lossy(&out.stdout).lines().chain(String::from_utf8_lossy(&out.stderr).lines()) {
-        log.push_str(&format!("{ts} {}\n", line.replace(&dir_s, "/home/runner/work/app/app")));
-    }
-    log.push_str(&format!("{ts} ##[error]Process completed with exit code {}.\n", out.status.code().unwrap_or(1)));
-    log.push_str(&format!("{ts} Post job cleanup.\n"));
-    log
 }
 
 /// A GitHub Actions workflow "CI" with one job `job` whose step `Check` runs `cmd`.
