@@ -67,6 +67,29 @@ fn open(path: &Path) -> Result<File, LockError> {
     std::fs::OpenOptions::new().create(true).truncate(false).read(true).write(true).open(path).map_err(io)
 }
 
+/// The waits between polls of a lock: 5 ms doubling to 100 ms, until the caller's timeout.
+struct Backoff {
+    started: Instant,
+    timeout: Duration,
+    delay: Duration,
+}
+
+impl Backoff {
+    fn new(timeout: Duration) -> Self {
+        Self { started: Instant::now(), timeout, delay: Duration::from_millis(5) }
+    }
+
+    /// How long to wait before the next try, or the timeout error once the time is up.
+    fn next(&mut self, path: &Path) -> Result<Duration, LockError> {
+        if self.started.elapsed() >= self.timeout {
+            return Err(LockError::Timeout { path: path.display().to_string(), waited: self.started.elapsed() });
+        }
+        let delay = self.delay;
+        self.delay = (delay * 2).min(Duration::from_millis(100));
+        Ok(delay)
+    }
+}
+
 impl FileLock {
     /// Takes the lock if nobody holds it in a conflicting mode; `None` when someone does.
     pub fn try_acquire(path: &Path, mode: LockMode) -> Result<Option<Self>, LockError> {
@@ -78,33 +101,23 @@ impl FileLock {
 
     /// Waits for the lock, up to `timeout`.
     pub async fn acquire(path: &Path, mode: LockMode, timeout: Duration) -> Result<Self, LockError> {
-        let started = Instant::now();
-        let mut delay = Duration::from_millis(5);
+        let mut backoff = Backoff::new(timeout);
         loop {
             if let Some(lock) = Self::try_acquire(path, mode)? {
                 return Ok(lock);
             }
-            if started.elapsed() >= timeout {
-                return Err(LockError::Timeout { path: path.display().to_string(), waited: started.elapsed() });
-            }
-            tokio::time::sleep(delay).await;
-            delay = (delay * 2).min(Duration::from_millis(100));
+            tokio::time::sleep(backoff.next(path)?).await;
         }
     }
 
     /// [`FileLock::acquire`] for code that cannot await (a `Drop`): sleeps the thread between polls.
     pub fn acquire_blocking(path: &Path, mode: LockMode, timeout: Duration) -> Result<Self, LockError> {
-        let started = Instant::now();
-        let mut delay = Duration::from_millis(5);
+        let mut backoff = Backoff::new(timeout);
         loop {
             if let Some(lock) = Self::try_acquire(path, mode)? {
                 return Ok(lock);
             }
-            if started.elapsed() >= timeout {
-                return Err(LockError::Timeout { path: path.display().to_string(), waited: started.elapsed() });
-            }
-            std::thread::sleep(delay);
-            delay = (delay * 2).min(Duration::from_millis(100));
+            std::thread::sleep(backoff.next(path)?);
         }
     }
 
