@@ -16,7 +16,10 @@ use sre_domain::{
     RunStatus, StageRecord, Tool,
 };
 
+mod bodies;
 mod migrations;
+
+use bodies::{BodyLog, BodyRef};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -28,6 +31,8 @@ pub enum StoreError {
     DataDir(String, std::io::Error),
     #[error("stored stages are not valid JSON: {0}")]
     Stages(#[from] serde_json::Error),
+    #[error("delivery body file: {0}")]
+    Body(#[from] std::io::Error),
     #[error("column {column} holds {value:?}, which is not a known value")]
     Corrupt { column: &'static str, value: String },
 }
@@ -167,6 +172,8 @@ pub struct ArtifactMeta {
 pub struct Store {
     pool: AnyPool,
     backend: Backend,
+    /// Delivery bodies of a SQLite file store (see [`bodies`]); `None`: bodies stay in `events.payload`.
+    bodies: Option<std::sync::Arc<BodyLog>>,
 }
 
 const RUN_COLUMNS: &str = "run_id, run_key, delivery_id, failure_id, correlation_id, repo, head_sha, head_branch, \
@@ -195,9 +202,12 @@ impl Store {
         } else {
             return Err(StoreError::Scheme(url.split(':').next().unwrap_or_default().to_owned()));
         };
-        let url = match backend {
-            Backend::Sqlite => sqlite_url(url)?,
-            Backend::Postgres => url.to_owned(),
+        let (url, bodies) = match backend {
+            Backend::Sqlite => {
+                let (url, file) = sqlite_url(url)?;
+                (url, file.map(|path| std::sync::Arc::new(BodyLog::for_database(&path))))
+            }
+            Backend::Postgres => (url.to_owned(), None),
         };
         let pool = AnyPoolOptions::new()
             .max_connections(match backend {
@@ -242,9 +252,68 @@ impl Store {
             })
             .connect(&url)
             .await?;
-        let store = Self { pool, backend };
+        let store = Self { pool, backend, bodies };
         migrations::apply(&store.pool, backend).await?;
         Ok(store)
+    }
+
+    /// Reserves the bodies of `events` in the body log, when this store keeps one.
+    fn reserve_bodies(&self, events: &[&NewEvent<'_>]) -> StoreResult<Option<(Vec<BodyRef>, bodies::BodyWrite)>> {
+        let Some(log) = &self.bodies else { return Ok(None) };
+        let payloads: Vec<&[u8]> = events.iter().map(|e| e.payload).collect();
+        Ok(Some(log.reserve(&payloads)?))
+    }
+
+    /// Writes reserved bodies and waits until they are durable (on a blocking thread: `fdatasync`).
+    async fn write_bodies(&self, write: bodies::BodyWrite) -> StoreResult<()> {
+        self.bodies_written(tokio::task::spawn_blocking(move || write.run()).await)
+    }
+
+    /// The end of a body write: after a failure the log moves to a new segment.
+    fn bodies_written(&self, joined: Result<std::io::Result<()>, tokio::task::JoinError>) -> StoreResult<()> {
+        let result = joined.unwrap_or_else(|e| Err(std::io::Error::other(format!("body write task: {e}"))));
+        if result.is_err()
+            && let Some(log) = &self.bodies
+        {
+            log.abandon_segment();
+        }
+        Ok(result?)
+    }
+
+    /// Inserts one delivery, its body durable first; false when it was stored before.
+    async fn insert_event(&self, tx: &mut Tx<'_>, event: &NewEvent<'_>) -> StoreResult<bool> {
+        let refs = match self.reserve_bodies(&[event])? {
+            Some((refs, write)) => {
+                self.write_bodies(write).await?;
+                Some(refs)
+            }
+            None => None,
+        };
+        Ok(insert_events(tx, &[event], refs.as_deref()).await?[0])
+    }
+
+    /// A stored delivery's body, byte for byte as received (`None`: no such delivery).
+    pub async fn event_payload(&self, delivery_id: &str) -> StoreResult<Option<Vec<u8>>> {
+        let Some(row) =
+            sqlx::query("SELECT payload, body_segment, body_offset, body_len FROM events WHERE delivery_id = $1")
+                .bind(delivery_id)
+                .fetch_optional(&self.pool)
+                .await?
+        else {
+            return Ok(None);
+        };
+        let segment: String = row.try_get("body_segment")?;
+        if segment.is_empty() {
+            return Ok(Some(row.try_get::<String, _>("payload")?.into_bytes()));
+        }
+        let body = BodyRef { segment, offset: row.try_get("body_offset")?, len: row.try_get("body_len")? };
+        let log = self.bodies.clone().ok_or_else(|| {
+            StoreError::Body(std::io::Error::other("the event's body is in a segment file, but this store has none"))
+        })?;
+        let read = tokio::task::spawn_blocking(move || log.read(&body))
+            .await
+            .unwrap_or_else(|e| Err(std::io::Error::other(format!("body read task: {e}"))));
+        Ok(Some(read?))
     }
 
     pub fn backend(&self) -> Backend {
@@ -262,7 +331,7 @@ impl Store {
     /// nothing and returns its run.
     pub async fn ingest(&self, event: &NewEvent<'_>, run: &Run) -> StoreResult<Ingested> {
         let mut tx = self.pool.begin().await?;
-        if !insert_event(&mut tx, event).await? {
+        if !self.insert_event(&mut tx, event).await? {
             tx.rollback().await?;
             return match self.run_by_delivery(event.delivery_id).await? {
                 Some(existing) => Ok(Ingested::Duplicate(existing)),
@@ -309,7 +378,12 @@ impl Store {
         // SQLite's worker thread); runs and installations stay one item at a time, in order, because a later
         // delivery of the batch may enrich what an earlier one stored.
         let events: Vec<&NewEvent<'_>> = items.iter().map(BatchItem::event).collect();
-        let new_events = insert_events(&mut tx, &events).await?;
+        // The bodies go to their segment while the statements run; the commit waits for both.
+        let (refs, body_write) = match self.reserve_bodies(&events)? {
+            Some((refs, write)) => (Some(refs), Some(tokio::task::spawn_blocking(move || write.run()))),
+            None => (None, None),
+        };
+        let new_events = insert_events(&mut tx, &events, refs.as_deref()).await?;
         let mut out = Vec::with_capacity(items.len());
         let mut duplicates = Vec::new();
         let mut pending = Vec::new();
@@ -341,6 +415,9 @@ impl Store {
             });
         }
         insert_pending(&mut tx, &pending).await?;
+        if let Some(write) = body_write {
+            self.bodies_written(write.await)?;
+        }
         tx.commit().await?;
         // A redelivery's run, read after the commit (a concurrent writer may have stored it meanwhile).
         for i in duplicates {
@@ -354,7 +431,7 @@ impl Store {
     /// A local submission: the event, a new run and its job log, in one transaction.
     pub async fn ingest_with_log(&self, event: &NewEvent<'_>, run: &Run, log: &str) -> StoreResult<Run> {
         let mut tx = self.pool.begin().await?;
-        if !insert_event(&mut tx, event).await? {
+        if !self.insert_event(&mut tx, event).await? {
             tx.rollback().await?;
             return Err(StoreError::Db(sqlx::Error::Protocol(format!("delivery {} exists", event.delivery_id))));
         }
@@ -379,7 +456,7 @@ impl Store {
     /// delivery seen before.
     pub async fn ingest_pending(&self, event: &NewEvent<'_>, failure: &Failure) -> StoreResult<bool> {
         let mut tx = self.pool.begin().await?;
-        if !insert_event(&mut tx, event).await? {
+        if !self.insert_event(&mut tx, event).await? {
             tx.rollback().await?;
             return Ok(false);
         }
@@ -483,7 +560,7 @@ impl Store {
     /// repositories the App may act on, atomically. Returns false for a delivery seen before.
     pub async fn ingest_installation(&self, event: &NewEvent<'_>, change: &InstallationChange) -> StoreResult<bool> {
         let mut tx = self.pool.begin().await?;
-        if !insert_event(&mut tx, event).await? {
+        if !self.insert_event(&mut tx, event).await? {
             tx.rollback().await?;
             return Ok(false);
         }
@@ -848,31 +925,41 @@ fn payload_text(payload: &[u8]) -> String {
 const ROWS_PER_INSERT: usize = 256;
 
 /// Inserts deliveries in multi-row statements; for each, whether it is new (false: stored before, or an
-/// earlier item of the same batch has its delivery ID).
-async fn insert_events(tx: &mut Tx<'_>, events: &[&NewEvent<'_>]) -> StoreResult<Vec<bool>> {
+/// earlier item of the same batch has its delivery ID). With `bodies` (one per event) a row points at its body
+/// in a segment file and `payload` stays empty.
+async fn insert_events(tx: &mut Tx<'_>, events: &[&NewEvent<'_>], bodies: Option<&[BodyRef]>) -> StoreResult<Vec<bool>> {
     let mut inserted = std::collections::HashSet::new();
-    for chunk in events.chunks(ROWS_PER_INSERT) {
+    for (n, chunk) in events.chunks(ROWS_PER_INSERT).enumerate() {
         let rows: Vec<String> = (0..chunk.len())
             .map(|i| {
-                let b = i * 6;
-                format!("(${}, ${}, ${}, ${}, ${}, ${}, '')", b + 1, b + 2, b + 3, b + 4, b + 5, b + 6)
+                let b = i * 9;
+                format!(
+                    "(${}, ${}, ${}, ${}, ${}, ${}, '', ${}, ${}, ${})",
+                    b + 1,
+                    b + 2,
+                    b + 3,
+                    b + 4,
+                    b + 5,
+                    b + 6,
+                    b + 7,
+                    b + 8,
+                    b + 9
+                )
             })
             .collect();
         let sql = format!(
-            "INSERT INTO events (delivery_id, event, action, repo, payload, received_at_ms, run_id) VALUES {} \
-             ON CONFLICT (delivery_id) DO NOTHING RETURNING delivery_id",
+            "INSERT INTO events (delivery_id, event, action, repo, payload, received_at_ms, run_id, body_segment, \
+             body_offset, body_len) VALUES {} ON CONFLICT (delivery_id) DO NOTHING RETURNING delivery_id",
             rows.join(", ")
         );
         let now = now_ms();
         let mut q = sqlx::query(&sql);
-        for e in chunk {
-            q = q
-                .bind(e.delivery_id)
-                .bind(e.event.as_str())
-                .bind(e.action)
-                .bind(e.repo)
-                .bind(payload_text(e.payload))
-                .bind(now);
+        for (i, e) in chunk.iter().enumerate() {
+            q = q.bind(e.delivery_id).bind(e.event.as_str()).bind(e.action).bind(e.repo);
+            q = match bodies.map(|b| &b[n * ROWS_PER_INSERT + i]) {
+                Some(body) => q.bind("").bind(now).bind(body.segment.as_str()).bind(body.offset).bind(body.len),
+                None => q.bind(payload_text(e.payload)).bind(now).bind("").bind(0_i64).bind(0_i64),
+            };
         }
         for row in q.fetch_all(&mut **tx).await? {
             inserted.insert(row.try_get::<String, _>("delivery_id")?);
@@ -898,24 +985,6 @@ async fn insert_pending(tx: &mut Tx<'_>, pending: &[(&str, String)]) -> StoreRes
         q.execute(&mut **tx).await?;
     }
     Ok(())
-}
-
-/// Inserts a delivery; false when it was stored before.
-async fn insert_event(tx: &mut Tx<'_>, event: &NewEvent<'_>) -> StoreResult<bool> {
-    let inserted = sqlx::query(
-        "INSERT INTO events (delivery_id, event, action, repo, payload, received_at_ms, run_id) \
-         VALUES ($1, $2, $3, $4, $5, $6, '') ON CONFLICT (delivery_id) DO NOTHING",
-    )
-    .bind(event.delivery_id)
-    .bind(event.event.as_str())
-    .bind(event.action)
-    .bind(event.repo)
-    .bind(payload_text(event.payload))
-    .bind(now_ms())
-    .execute(&mut **tx)
-    .await?
-    .rows_affected();
-    Ok(inserted == 1)
 }
 
 async fn mark_enqueued_tx(tx: &mut Tx<'_>, run_ids: &[String]) -> StoreResult<()> {
@@ -979,16 +1048,16 @@ async fn upsert_run_returning(tx: &mut Tx<'_>, run: &Run, delivery_id: &str) -> 
     decode_run(&row)
 }
 
-fn sqlite_url(url: &str) -> StoreResult<String> {
+/// The URL sqlx opens, and the database file (`None` for an in-memory database).
+fn sqlite_url(url: &str) -> StoreResult<(String, Option<std::path::PathBuf>)> {
     let path = url.trim_start_matches("sqlite://").trim_start_matches("sqlite:");
     let (path, query) = path.split_once('?').unwrap_or((path, ""));
-    if path != ":memory:"
-        && let Some(dir) = std::path::Path::new(path).parent().filter(|d| !d.as_os_str().is_empty())
-    {
+    let in_memory = path == ":memory:" || path.is_empty() || query.split('&').any(|kv| kv == "mode=memory");
+    if !in_memory && let Some(dir) = std::path::Path::new(path).parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).map_err(|e| StoreError::DataDir(dir.display().to_string(), e))?;
     }
     let query = if query.is_empty() { "mode=rwc".to_owned() } else { query.to_owned() };
-    Ok(format!("sqlite://{path}?{query}"))
+    Ok((format!("sqlite://{path}?{query}"), (!in_memory).then(|| std::path::PathBuf::from(path))))
 }
 
 /// A required enum column.

@@ -138,6 +138,17 @@ const MIGRATIONS: &[(i64, &[&str])] = &[
             )",
         ],
     ),
+    // 4: delivery bodies of a SQLite file store move out of the B-tree into append-only segment files
+    // (crates/store/src/bodies.rs); the row says where. Rows written before, and every PostgreSQL row, keep
+    // the body in `payload` and an empty `body_segment`.
+    (
+        4,
+        &[
+            "ALTER TABLE events ADD COLUMN body_segment TEXT NOT NULL DEFAULT ''",
+            "ALTER TABLE events ADD COLUMN body_offset BIGINT NOT NULL DEFAULT 0",
+            "ALTER TABLE events ADD COLUMN body_len BIGINT NOT NULL DEFAULT 0",
+        ],
+    ),
 ];
 
 pub(crate) async fn apply(pool: &AnyPool, backend: crate::Backend) -> Result<(), sqlx::Error> {
