@@ -251,20 +251,6 @@ async fn sqlite_store() {
 }
 
 #[tokio::test]
-async fn an_in_memory_sqlite_store_keeps_bodies_in_the_row() {
-    let store = Store::connect("sqlite::memory:").await.unwrap();
-    let event = NewEvent {
-        delivery_id: "m-1",
-        event: EventKind::WorkflowRun,
-        action: "completed",
-        repo: "acme/app",
-        payload: b"{\"a\":1}",
-    };
-    assert!(store.ingest_pending(&event, &failure(None, None)).await.unwrap());
-    assert_eq!(store.event_payload("m-1").await.unwrap().unwrap(), b"{\"a\":1}");
-}
-
-#[tokio::test]
 async fn postgres_store() {
     let admin_url =
         std::env::var("SRE_TEST_DATABASE_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
