@@ -94,12 +94,22 @@ impl BodyLog {
         let mut refs = Vec::with_capacity(bodies.len());
         let mut bytes = Vec::with_capacity(total as usize);
         for body in bodies {
-            refs.push(BodyRef { segment: seg.name.clone(), offset: (offset + bytes.len() as u64) as i64, len: body.len() as i64 });
+            refs.push(BodyRef {
+                segment: seg.name.clone(),
+                offset: (offset + bytes.len() as u64) as i64,
+                len: body.len() as i64,
+            });
             bytes.extend_from_slice(body);
         }
         Ok((
             refs,
-            BodyWrite { file: seg.file.clone(), dir: self.dir.clone(), dir_synced: seg.dir_synced.clone(), offset, bytes },
+            BodyWrite {
+                file: seg.file.clone(),
+                dir: self.dir.clone(),
+                dir_synced: seg.dir_synced.clone(),
+                offset,
+                bytes,
+            },
         ))
     }
 
@@ -117,7 +127,12 @@ impl BodyLog {
             let name = format!("{now}-{}-{seq}.seg", std::process::id());
             match File::options().read(true).write(true).create_new(true).open(self.dir.join(&name)) {
                 Ok(file) => {
-                    return Ok(Segment { name, file: Arc::new(file), len: 0, dir_synced: Arc::new(AtomicBool::new(false)) });
+                    return Ok(Segment {
+                        name,
+                        file: Arc::new(file),
+                        len: 0,
+                        dir_synced: Arc::new(AtomicBool::new(false)),
+                    });
                 }
                 Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
                 Err(e) => return Err(e),

@@ -927,7 +927,11 @@ const ROWS_PER_INSERT: usize = 256;
 /// Inserts deliveries in multi-row statements; for each, whether it is new (false: stored before, or an
 /// earlier item of the same batch has its delivery ID). With `bodies` (one per event) a row points at its body
 /// in a segment file and `payload` stays empty.
-async fn insert_events(tx: &mut Tx<'_>, events: &[&NewEvent<'_>], bodies: Option<&[BodyRef]>) -> StoreResult<Vec<bool>> {
+async fn insert_events(
+    tx: &mut Tx<'_>,
+    events: &[&NewEvent<'_>],
+    bodies: Option<&[BodyRef]>,
+) -> StoreResult<Vec<bool>> {
     let mut inserted = std::collections::HashSet::new();
     for (n, chunk) in events.chunks(ROWS_PER_INSERT).enumerate() {
         let rows: Vec<String> = (0..chunk.len())
