@@ -128,10 +128,8 @@ pub async fn publish(ws: &Workspace<'_>, change: &Change<'_>) -> Result<BranchRe
     let scratch = tempfile::Builder::new().prefix("sre-pr-index-").tempdir().map_err(GitError::Io)?;
     let (repo, index) = (ws.repo().path(), scratch.path().join("index"));
     // The commit and the remote's tips are independent: both at once, the commit's error first.
-    let (committed, tips) = tokio::join!(
-        commit(repo, &index, change),
-        remote_tips(ws, repo, change.branch, change.base)
-    );
+    let (committed, tips) =
+        tokio::join!(commit(repo, &index, change), remote_tips(ws, repo, change.branch, change.base));
     let (new, new_tree) = committed?;
     publish_in(ws, change, repo, &new, &new_tree, tips?).await
 }
