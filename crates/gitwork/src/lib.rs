@@ -159,18 +159,109 @@ impl Repo {
         git(&self.path, &["show", &format!("{sha}:{path}")], None).await
     }
 
-    /// A detached worktree of `sha` in a fresh temporary directory.
+    /// The files (blobs: regular files and symlinks) of commit `sha`, under the directory `under` when given,
+    /// with their sizes, in one `git ls-tree -r -l`. Submodules and other non-blobs are left out.
+    pub async fn list_blobs(&self, sha: &str, under: Option<&str>) -> GitResult<Vec<Blob>> {
+        let mut args = vec!["ls-tree", "-r", "-z", "-l", sha];
+        if let Some(dir) = under {
+            args.extend(["--", dir]);
+        }
+        let out = git(&self.path, &args, None).await?;
+        Ok(parse_ls_tree(&out))
+    }
+
+    /// The contents of `blobs`, in order, read by as few `git cat-file --batch` as their sizes allow
+    /// (one per [`BATCH_BYTES`] or so; a missing or non-blob object is an error).
+    pub async fn read_blobs(&self, blobs: &[&Blob]) -> GitResult<Vec<Vec<u8>>> {
+        let mut out = Vec::with_capacity(blobs.len());
+        let mut start = 0;
+        while start < blobs.len() {
+            let mut end = start;
+            let mut bytes = 0u64;
+            while end < blobs.len() && (end == start || bytes + blobs[end].size <= BATCH_BYTES) {
+                bytes += blobs[end].size;
+                end += 1;
+            }
+            let input: String = blobs[start..end].iter().map(|b| format!("{}\n", b.oid)).collect();
+            let raw = git(&self.path, &["cat-file", "--batch"], Some(input.as_bytes())).await?;
+            out.extend(parse_cat_file_batch(&raw, end - start)?);
+            start = end;
+        }
+        Ok(out)
+    }
+
+    /// A detached worktree of `sha` in a fresh temporary directory. A full object id (what
+    /// [`Repo::resolve`] returns) goes to `git worktree add` as it is, which refuses anything but a commit;
+    /// anything shorter is resolved first. The repository's hooks do not run (no `post-checkout` on the host).
     pub async fn worktree(&self, sha: &str) -> GitResult<Worktree> {
-        let sha = self.resolve(sha).await?;
+        let sha = if is_full_id(sha) { sha.to_owned() } else { self.resolve(sha).await? };
         let dir = tempfile::Builder::new().prefix("sre-wt-").tempdir()?;
         let wt_path = dir.path().join("wt");
         let wt = wt_path.to_string_lossy().into_owned();
         let _admin = FileLock::acquire(&worktree_lock(&self.path), LockMode::Exclusive, WORKTREE_LOCK_TIMEOUT)
             .await
             .map_err(lock_error)?;
-        git(&self.path, &["worktree", "add", "--detach", "--quiet", &wt, &sha], None).await?;
+        let args = ["-c", "core.hooksPath=/dev/null", "worktree", "add", "--detach", "--quiet", &wt, &sha];
+        git(&self.path, &args, None).await?;
         Ok(Worktree { repo: self.path.clone(), path: wt_path, _dir: Some(dir), removed: false })
     }
+}
+
+/// What one `git cat-file --batch` reads at most (more blobs take another).
+pub const BATCH_BYTES: u64 = 8 << 20;
+
+/// A file of a commit: its path, blob id and size.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Blob {
+    pub path: String,
+    pub oid: String,
+    pub size: u64,
+}
+
+/// The blobs of `git ls-tree -r -z -l` output (`<mode> SP <type> SP <oid> SP+ <size> TAB <path> NUL`).
+fn parse_ls_tree(out: &[u8]) -> Vec<Blob> {
+    out.split(|b| *b == 0)
+        .filter_map(|entry| {
+            let tab = entry.iter().position(|b| *b == b'\t')?;
+            let (meta, path) = (std::str::from_utf8(&entry[..tab]).ok()?, &entry[tab + 1..]);
+            let mut fields = meta.split_ascii_whitespace();
+            let (_mode, kind, oid, size) = (fields.next()?, fields.next()?, fields.next()?, fields.next()?);
+            (kind == "blob" && !path.is_empty()).then_some(())?;
+            Some(Blob {
+                path: String::from_utf8_lossy(path).into_owned(),
+                oid: oid.to_owned(),
+                size: size.parse().ok()?,
+            })
+        })
+        .collect()
+}
+
+/// The `n` contents of `git cat-file --batch` output (`<oid> SP <type> SP <size> LF <contents> LF` each).
+fn parse_cat_file_batch(raw: &[u8], n: usize) -> GitResult<Vec<Vec<u8>>> {
+    let bad = |message: String| GitError::Command { args: "cat-file --batch".to_owned(), message };
+    let mut out = Vec::with_capacity(n);
+    let mut rest = raw;
+    for _ in 0..n {
+        let eol = rest.iter().position(|b| *b == b'\n').ok_or_else(|| bad("truncated output".to_owned()))?;
+        let header = String::from_utf8_lossy(&rest[..eol]).into_owned();
+        let mut fields = header.split(' ');
+        let (oid, kind, size) = (fields.next(), fields.next(), fields.next().and_then(|s| s.parse::<usize>().ok()));
+        let (Some(_), Some("blob"), Some(size)) = (oid, kind, size) else {
+            return Err(bad(format!("not a blob: {header}")));
+        };
+        let body = &rest[eol + 1..];
+        if body.len() < size + 1 || body[size] != b'\n' {
+            return Err(bad("truncated output".to_owned()));
+        }
+        out.push(body[..size].to_vec());
+        rest = &body[size + 1..];
+    }
+    Ok(out)
+}
+
+/// A full SHA-1 or SHA-256 object id in lowercase hex (nothing git could read as an option or a name).
+fn is_full_id(sha: &str) -> bool {
+    matches!(sha.len(), 40 | 64) && sha.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
 }
 
 /// Longest wait for another task's or process's `git worktree` command on the same repository.
@@ -225,14 +316,16 @@ impl Worktree {
         Ok(String::from_utf8_lossy(&out).into_owned())
     }
 
-    /// Unregisters and deletes the worktree.
+    /// Unregisters and deletes the worktree (`git worktree remove --force`; when that fails, the directory
+    /// is deleted and `git worktree prune` drops the registration).
     pub async fn remove(mut self) {
         let wt = self.path.to_string_lossy().into_owned();
         let _admin = FileLock::acquire(&worktree_lock(&self.repo), LockMode::Exclusive, WORKTREE_LOCK_TIMEOUT).await;
         if let Err(err) = git(&self.repo, &["worktree", "remove", "--force", &wt], None).await {
             tracing::warn!(error = %err, "worktree remove failed; pruning");
+            let _ = std::fs::remove_dir_all(&self.path);
+            let _ = git(&self.repo, &["worktree", "prune"], None).await;
         }
-        let _ = git(&self.repo, &["worktree", "prune"], None).await;
         self.removed = true;
     }
 }
@@ -348,6 +441,33 @@ mod tests {
             assert!(matches!(Repo::open(dir, bad), Err(GitError::InvalidName(_))), "{bad}");
         }
         assert!(matches!(Repo::open(dir, "owner/name"), Err(GitError::NotFound(_))));
+    }
+
+    #[test]
+    fn full_ids_only() {
+        assert!(is_full_id(&"a".repeat(40)) && is_full_id(&"0".repeat(64)));
+        for bad in ["abc1234", &"A".repeat(40), &"g".repeat(40), &"a".repeat(41), "--output=x"] {
+            assert!(!is_full_id(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn parses_ls_tree_and_cat_file_output() {
+        let oid = "e69de29bb2d1d6434b8b29ae775ad8c2e48c5391";
+        let listing = format!(
+            "100644 blob {oid}       5\t.github/workflows/ci.yml\0160000 commit {oid}       -\tvendor/sub\0\
+             120000 blob {oid}      12\tlink\0"
+        );
+        let blobs = parse_ls_tree(listing.as_bytes());
+        let paths: Vec<&str> = blobs.iter().map(|b| b.path.as_str()).collect();
+        assert_eq!(paths, [".github/workflows/ci.yml", "link"]);
+        assert_eq!((blobs[0].size, blobs[0].oid.as_str()), (5, oid));
+
+        let raw = format!("{oid} blob 3\na\nb\n{oid} blob 0\n\n");
+        assert_eq!(parse_cat_file_batch(raw.as_bytes(), 2).unwrap(), [b"a\nb".to_vec(), Vec::new()]);
+        assert!(parse_cat_file_batch(format!("{oid} missing\n").as_bytes(), 1).is_err());
+        assert!(parse_cat_file_batch(format!("{oid} blob 9\nshort\n").as_bytes(), 1).is_err());
+        assert!(parse_cat_file_batch(format!("{oid} tree 3\nabc\n").as_bytes(), 1).is_err());
     }
 
     #[test]

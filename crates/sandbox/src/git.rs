@@ -94,11 +94,57 @@ pub fn sanitized_config(listing: &str) -> String {
     out
 }
 
-/// The view for the worktree `wt`, if it is a linked worktree.
-pub async fn view(wt: &Path) -> Result<Option<GitView>, SandboxError> {
-    let Some(common) = common_dir(wt)? else { return Ok(None) };
+/// What identifies one version of a config file: its inode, size, modification and change times.
+#[derive(Clone, Copy, PartialEq, Eq)]
+struct Version {
+    ino: u64,
+    len: u64,
+    mtime: (i64, i64),
+    ctime: (i64, i64),
+}
+
+impl Version {
+    fn of(meta: &std::fs::Metadata) -> Self {
+        use std::os::unix::fs::MetadataExt;
+        Self {
+            ino: meta.ino(),
+            len: meta.len(),
+            mtime: (meta.mtime(), meta.mtime_nsec()),
+            ctime: (meta.ctime(), meta.ctime_nsec()),
+        }
+    }
+}
+
+/// Sanitized configs already made, per config file and version: a repository's config rarely changes, and
+/// every run in one of its worktrees would otherwise ask `git config --list` again.
+static SANITIZED: std::sync::Mutex<Vec<(PathBuf, Version, String)>> = std::sync::Mutex::new(Vec::new());
+/// Config files remembered at most (the oldest goes first).
+const SANITIZED_MAX: usize = 64;
+
+fn remembered(path: &Path, version: Version) -> Option<String> {
+    let cache = SANITIZED.lock().unwrap_or_else(|e| e.into_inner());
+    cache.iter().find(|(p, v, _)| p == path && *v == version).map(|(_, _, text)| text.clone())
+}
+
+fn remember(path: &Path, version: Version, text: &str) {
+    let mut cache = SANITIZED.lock().unwrap_or_else(|e| e.into_inner());
+    cache.retain(|(p, _, _)| p != path);
+    if cache.len() >= SANITIZED_MAX {
+        cache.remove(0);
+    }
+    cache.push((path.to_owned(), version, text.to_owned()));
+}
+
+/// The sanitized config of the git dir `common` (its `config` as `git config --list` reads it).
+async fn sanitized_config_of(common: &Path) -> Result<String, SandboxError> {
     let config_path = common.join("config");
-    let listing = if config_path.is_file() {
+    let version = std::fs::metadata(&config_path).ok().filter(|m| m.is_file()).map(|m| Version::of(&m));
+    if let Some(version) = version
+        && let Some(text) = remembered(&config_path, version)
+    {
+        return Ok(text);
+    }
+    let listing = if version.is_some() {
         let out = tokio::process::Command::new("git")
             .arg("config")
             .arg("--file")
@@ -121,8 +167,23 @@ pub async fn view(wt: &Path) -> Result<Option<GitView>, SandboxError> {
     } else {
         String::new()
     };
+    let text = sanitized_config(&listing);
+    // Remembered only when the file did not change while it was read.
+    let after = std::fs::metadata(&config_path).ok().filter(|m| m.is_file()).map(|m| Version::of(&m));
+    if let Some(version) = version
+        && after == Some(version)
+    {
+        remember(&config_path, version, &text);
+    }
+    Ok(text)
+}
+
+/// The view for the worktree `wt`, if it is a linked worktree.
+pub async fn view(wt: &Path) -> Result<Option<GitView>, SandboxError> {
+    let Some(common) = common_dir(wt)? else { return Ok(None) };
+    let text = sanitized_config_of(&common).await?;
     let mut config = tempfile::Builder::new().prefix("sre-sandbox-gitconfig-").tempfile()?;
-    config.write_all(sanitized_config(&listing).as_bytes())?;
+    config.write_all(text.as_bytes())?;
     config.flush()?;
     Ok(Some(GitView { common_dir: common, config }))
 }

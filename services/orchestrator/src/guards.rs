@@ -55,20 +55,20 @@ impl History for LocalHistory {
     async fn authors(&self, run: &Run, n: usize) -> Option<(String, Vec<String>)> {
         let repo = sre_gitwork::Repo::open(&self.repos_dir, &run.failure.repo).ok()?;
         let fmt = ["log", "--format=%an <%ae>"];
-        let head = sre_gitwork::git(repo.path(), &[fmt[0], "-1", fmt[1], &run.failure.head_sha], None).await.ok()?;
-        let head = String::from_utf8_lossy(&head).trim().to_owned();
         let branch = &run.failure.head_branch;
-        let recent = if branch.is_empty() {
-            Vec::new()
-        } else {
-            let n = n.to_string();
-            match sre_gitwork::git(repo.path(), &[fmt[0], "-n", &n, fmt[1], &format!("refs/heads/{branch}")], None)
-                .await
-            {
+        let (n, branch_ref) = (n.to_string(), format!("refs/heads/{branch}"));
+        let head_args = [fmt[0], "-1", fmt[1], run.failure.head_sha.as_str()];
+        // The head commit and the branch's recent commits, both at once.
+        let (head, recent) = tokio::join!(sre_gitwork::git(repo.path(), &head_args, None), async {
+            if branch.is_empty() {
+                return Vec::new();
+            }
+            match sre_gitwork::git(repo.path(), &[fmt[0], "-n", &n, fmt[1], &branch_ref], None).await {
                 Ok(out) => String::from_utf8_lossy(&out).lines().map(str::to_owned).collect(),
                 Err(_) => Vec::new(),
             }
-        };
+        });
+        let head = String::from_utf8_lossy(&head.ok()?).trim().to_owned();
         Some((head, recent))
     }
 }

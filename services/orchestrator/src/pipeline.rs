@@ -81,6 +81,57 @@ struct Progress<'a> {
     patch: RunPatch,
     artifacts: Vec<(ArtifactKind, String)>,
     opened_pr: bool,
+    /// Where the finished stages go as progress, off the stages' path.
+    recorder: Option<ProgressRecorder>,
+}
+
+/// Records a run's finished stages in the store (progress for the runs API, and the heartbeat of the
+/// stale-run sweep) from a task of its own, so no stage waits for a durable commit: each stage hands the
+/// records so far over as it starts, the task writes the newest it has (a hand-over made while it writes
+/// replaces an older one that was not written yet). The record a run concludes with (the last stage
+/// included) is written by the run's final update; a progress write that lands after it changes nothing
+/// (`record_progress` only touches a run that is still `running`).
+struct ProgressRecorder {
+    tx: tokio::sync::watch::Sender<Option<Vec<StageRecord>>>,
+    task: tokio::task::JoinHandle<()>,
+    /// How many stage records the store has been handed (those of earlier attempts are there already).
+    handed: usize,
+}
+
+impl ProgressRecorder {
+    fn start(store: sre_store::StoreCell, run_id: String, handed: usize) -> Self {
+        let (tx, mut rx) = tokio::sync::watch::channel(None::<Vec<StageRecord>>);
+        let task = tokio::spawn(
+            async move {
+                while rx.changed().await.is_ok() {
+                    let Some(stages) = rx.borrow_and_update().clone() else { return };
+                    if let Some(store) = store.get()
+                        && let Err(err) = store.record_progress(&run_id, &stages).await
+                    {
+                        // Never fatal: the run's final update carries every stage.
+                        tracing::debug!(error = %err, "could not record progress");
+                    }
+                }
+            }
+            .in_current_span(),
+        );
+        Self { tx, task, handed }
+    }
+
+    /// Hands over the stage records so far, when there are new ones.
+    fn hand_over(&mut self, stages: &[StageRecord]) {
+        if stages.len() > self.handed {
+            self.handed = stages.len();
+            self.tx.send_replace(Some(stages.to_vec()));
+        }
+    }
+
+    /// Stops the task once the write it may be in has ended (nothing newer is written: the run's final
+    /// update, which follows, carries every stage).
+    async fn finish(self) {
+        self.tx.send_replace(None);
+        let _ = self.task.await;
+    }
 }
 
 impl Progress<'_> {
@@ -159,6 +210,9 @@ impl Pipeline {
         call: impl Future<Output = Result<tonic::Response<T>, Status>>,
     ) -> Result<T, Stop> {
         let span = Self::stage_span(stage, progress);
+        if let Some(recorder) = &mut progress.recorder {
+            recorder.hand_over(&progress.stages);
+        }
         let start = Instant::now();
         let result = call.instrument(span.clone()).await;
         let elapsed = start.elapsed();
@@ -188,26 +242,29 @@ impl Pipeline {
             duration_ms: elapsed.as_millis() as u64,
             detail,
         });
-        // Progress for the runs API and the heartbeat of the stale-run sweep; never fatal.
-        if let Some(store) = self.store.get()
-            && let Err(err) = store.record_progress(&progress.run.run_id, &progress.stages).await
-        {
-            tracing::debug!(error = %err, "could not record progress");
-        }
         out
     }
 
     /// Runs the stages for `run` (claimed: its `attempts` is this attempt). `Ok` means the run concluded
     /// (any outcome); `Err` means it is worth trying again later.
     pub async fn run(&self, run: &Run) -> Result<Concluded, Transient> {
+        let recorder = self
+            .store
+            .get()
+            .is_some()
+            .then(|| ProgressRecorder::start(self.store.clone(), run.run_id.clone(), run.stages.len()));
         let mut progress = Progress {
             run,
             stages: run.stages.clone(),
             patch: RunPatch::default(),
             artifacts: Vec::new(),
             opened_pr: false,
+            recorder,
         };
         let result = self.stages(&mut progress).await;
+        if let Some(recorder) = progress.recorder.take() {
+            recorder.finish().await;
+        }
         let (outcome, reason) = match result {
             Ok(done) => done,
             Err(Stop::Failed(reason)) => (Outcome::Fail, reason),
@@ -547,8 +604,14 @@ impl Pipeline {
         patch: &RunPatch,
         artifacts: &[(ArtifactKind, String)],
     ) -> Result<(), sre_store::StoreError> {
-        let progress =
-            Progress { run, stages: Vec::new(), patch: patch.clone(), artifacts: Vec::new(), opened_pr: false };
+        let progress = Progress {
+            run,
+            stages: Vec::new(),
+            patch: patch.clone(),
+            artifacts: Vec::new(),
+            opened_pr: false,
+            recorder: None,
+        };
         let span = Self::stage_span(Stage::PersistArtifact, &progress);
         let start = Instant::now();
         let result = async {

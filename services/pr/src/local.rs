@@ -59,6 +59,21 @@ async fn base_branch(repo: &Path, asked: &str) -> Result<String, PrError> {
     Ok(base)
 }
 
+/// The git dir of the (canonical) repository `repo` when its layout says it without asking git: `repo/.git`
+/// when that is a directory, `repo` itself when it is bare (no `.git`, a `HEAD`, `objects` and `refs`).
+/// `None` for anything else (a `.git` file pointing elsewhere): `git rev-parse --absolute-git-dir` decides.
+fn plain_git_dir(repo: &Path) -> Option<PathBuf> {
+    let dot_git = repo.join(".git");
+    match std::fs::symlink_metadata(&dot_git) {
+        Ok(meta) if meta.is_dir() => Some(dot_git),
+        Ok(_) => None,
+        Err(_) => {
+            let bare = repo.join("HEAD").is_file() && repo.join("objects").is_dir() && repo.join("refs").is_dir();
+            bare.then(|| repo.to_owned())
+        }
+    }
+}
+
 fn url(repo_path: &Path, branch: &str) -> String {
     format!("file://{}#{branch}", repo_path.display())
 }
@@ -72,7 +87,10 @@ impl PrBackend for LocalBackend {
     async fn open(&self, req: &PrRequest) -> Result<Opened, PrError> {
         let repo = Repo::open(&self.repos_dir, &req.repo)?;
         let repo_path = std::fs::canonicalize(repo.path()).unwrap_or_else(|_| repo.path().to_owned());
-        let git_dir = PathBuf::from(out(&repo_path, &["rev-parse", "--absolute-git-dir"]).await?);
+        let git_dir = match plain_git_dir(&repo_path) {
+            Some(dir) => dir,
+            None => PathBuf::from(out(&repo_path, &["rev-parse", "--absolute-git-dir"]).await?),
+        };
         let pulls_path = store::pulls_path(&git_dir);
 
         let _lock = FileLock::acquire(&store::lock_path(&git_dir), LockMode::Exclusive, RECORD_LOCK_TIMEOUT).await?;
@@ -104,11 +122,14 @@ impl PrBackend for LocalBackend {
                 draft: closed.draft,
             });
         }
-        let head_sha = repo.resolve(&req.head_sha).await?;
-        let base = match &existing {
-            Some(r) => r.base.clone(),
-            None => base_branch(&repo_path, &req.base).await?,
-        };
+        // Both at once; an unknown head_sha is reported first.
+        let (head_sha, base) = tokio::join!(repo.resolve(&req.head_sha), async {
+            match &existing {
+                Some(r) => Ok(r.base.clone()),
+                None => base_branch(&repo_path, &req.base).await,
+            }
+        });
+        let (head_sha, base) = (head_sha?, base?);
         if base == branch {
             return Err(PrError::BaseIsAgentBranch(base));
         }

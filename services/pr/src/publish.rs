@@ -1,12 +1,16 @@
-//! The git half both backends share: the fix committed on `head_sha` in a throwaway worktree, then the
-//! failure's branch on the remote brought to it, or left alone.
+//! The git half both backends share: the fix committed on `head_sha` with git's plumbing, in a throwaway
+//! index (no checkout at all), then the failure's branch on the remote brought to it, or left alone.
 //!
-//! 1. The diff is applied in a worktree of `head_sha` (never a checkout anyone uses); a change under
-//!    `.github/` is refused; the commit is made as the agent (author and committer), with every hook off
-//!    (`core.hooksPath=/dev/null`, `--no-verify`) and no signing.
-//! 2. `git ls-remote` reads the branch and the base on the remote (a missing base is refused here, before
-//!    anything is pushed). A base whose tip is no longer `head_sha` (a newer commit, a force-push) makes the
-//!    failure superseded → [`BranchResult::Refused`], nothing pushed: the new commit's CI decides.
+//! 1. The diff is applied to a temporary index holding `head_sha`'s tree (`GIT_INDEX_FILE`, `git read-tree`,
+//!    `git apply --cached`, `git write-tree`), never to a checkout anyone uses, and no repository file is
+//!    ever written or run; a change under `.github/` is refused (`git diff-tree` of the two trees); the commit
+//!    (`git commit-tree`, the message cleaned up as `git commit` does) is made as the agent (author and
+//!    committer), with no hook (plumbing runs none; the push has `core.hooksPath=/dev/null`, `--no-verify`)
+//!    and no signing.
+//! 2. `git ls-remote`, while the commit is made, reads the branch and the base on the remote (a missing base
+//!    is refused here, before anything is pushed). A base whose tip is no longer `head_sha` (a newer commit, a
+//!    force-push) makes the failure superseded → [`BranchResult::Refused`], nothing pushed: the new commit's
+//!    CI decides.
 //!    - Absent: pushed with `--force-with-lease=<branch>:` (it must still be absent) → [`BranchResult::Created`].
 //!    - Present: its tip is fetched and every commit on it above `head_sha` is read. Any commit authored or
 //!      committed by someone other than the agent → [`BranchResult::Refused`], nothing pushed (the agent
@@ -120,16 +124,25 @@ async fn out(dir: &std::path::Path, args: &[&str]) -> Result<String, PrError> {
 
 /// Commits the change and brings the remote branch to it (see the module docs).
 pub async fn publish(ws: &Workspace<'_>, change: &Change<'_>) -> Result<BranchResult, PrError> {
-    let wt = ws.repo().worktree(change.head_sha).await?;
-    let result = publish_in(ws, change, wt.path()).await;
-    wt.remove().await;
-    result
+    // The temporary index lives in a directory of its own (git writes `index.lock` next to it).
+    let scratch = tempfile::Builder::new().prefix("sre-pr-index-").tempdir().map_err(GitError::Io)?;
+    let (repo, index) = (ws.repo().path(), scratch.path().join("index"));
+    // The commit and the remote's tips are independent: both at once, the commit's error first.
+    let (committed, tips) =
+        tokio::join!(commit(repo, &index, change), remote_tips(ws, repo, change.branch, change.base));
+    let (new, new_tree) = committed?;
+    publish_in(ws, change, repo, &new, &new_tree, tips?).await
 }
 
-async fn publish_in(ws: &Workspace<'_>, change: &Change<'_>, wt: &std::path::Path) -> Result<BranchResult, PrError> {
-    let new = commit(wt, change).await?;
-    let new_tree = out(wt, &["rev-parse", &format!("{new}^{{tree}}")]).await?;
-    let (tip, base_tip) = remote_tips(ws, wt, change.branch, change.base).await?;
+async fn publish_in(
+    ws: &Workspace<'_>,
+    change: &Change<'_>,
+    dir: &std::path::Path,
+    new: &str,
+    new_tree: &str,
+    (tip, base_tip): (Option<String>, Option<String>),
+) -> Result<BranchResult, PrError> {
+    let new = new.to_owned();
     let Some(base_tip) = base_tip else {
         return Err(PrError::MissingBase(change.base.to_owned()));
     };
@@ -145,22 +158,22 @@ async fn publish_in(ws: &Workspace<'_>, change: &Change<'_>, wt: &std::path::Pat
         return Ok(BranchResult::Refused { reason, tip: tip.unwrap_or_default(), foreign_commits: 0 });
     }
     let Some(old) = tip else {
-        push(ws, wt, change.branch, &new, "").await?;
+        push(ws, dir, change.branch, &new, "").await?;
         return Ok(BranchResult::Created { commit: new });
     };
     ws.ensure_commit(&old).await?;
-    let commits = branch_commits(wt, &old, change.head_sha).await?;
+    let commits = branch_commits(dir, &old, change.head_sha).await?;
     let foreign: Vec<&BranchCommit> = commits.iter().filter(|c| !c.by(change.identity)).collect();
     if !foreign.is_empty() || commits.len() > MAX_BRANCH_COMMITS {
         let reason = refusal(change.branch, change.identity, &foreign, commits.len());
         return Ok(BranchResult::Refused { reason, tip: old, foreign_commits: foreign.len() });
     }
-    let old_tree = out(wt, &["rev-parse", &format!("{old}^{{tree}}")]).await?;
-    let on_head = git(wt, &["merge-base", "--is-ancestor", change.head_sha, &old], None).await.is_ok();
+    let old_tree = out(dir, &["rev-parse", &format!("{old}^{{tree}}")]).await?;
+    let on_head = git(dir, &["merge-base", "--is-ancestor", change.head_sha, &old], None).await.is_ok();
     if old_tree == new_tree && on_head {
         return Ok(BranchResult::Unchanged { commit: old });
     }
-    push(ws, wt, change.branch, &new, &old).await?;
+    push(ws, dir, change.branch, &new, &old).await?;
     Ok(BranchResult::Updated { commit: new, previous: old })
 }
 
@@ -168,20 +181,25 @@ fn short(sha: &str) -> &str {
     sha.get(..12).unwrap_or(sha)
 }
 
-/// Applies the diff, refuses `.github/`, commits as the agent with hooks off; returns the commit.
-async fn commit(wt: &std::path::Path, change: &Change<'_>) -> Result<String, PrError> {
-    git(wt, &["apply", "--whitespace=nowarn", "-"], Some(change.diff.as_bytes())).await.map_err(|e| {
+/// Applies the diff to `head_sha`'s tree in the temporary index `index`, refuses `.github/`, commits the tree
+/// as the agent; returns the commit and its tree.
+async fn commit(
+    repo: &std::path::Path,
+    index: &std::path::Path,
+    change: &Change<'_>,
+) -> Result<(String, String), PrError> {
+    let index_env = [("GIT_INDEX_FILE".to_owned(), index.to_string_lossy().into_owned())];
+    let in_index = GitOptions { env: &index_env, ..GitOptions::default() };
+    git_with(repo, &["read-tree", change.head_sha], in_index).await?;
+    let apply = GitOptions { stdin: Some(change.diff.as_bytes()), ..in_index };
+    git_with(repo, &["apply", "--cached", "--whitespace=nowarn", "-"], apply).await.map_err(|e| {
         tracing::warn!(error = %e, "diff does not apply");
         PrError::DoesNotApply { sha: change.head_sha.to_owned(), message: e.to_string() }
     })?;
-    git(wt, &["add", "-A"], None).await?;
-    let staged = git(wt, &["diff", "--cached", "--name-only", "--no-renames", "-z"], None).await?;
-    for path in staged.split(|b| *b == 0).filter(|p| !p.is_empty()) {
-        let path = String::from_utf8_lossy(path);
-        if path == ".github" || path.starts_with(".github/") {
-            tracing::warn!("diff touches .github/; refused");
-            return Err(PrError::ProtectedPath(path.into_owned()));
-        }
+    let tree = String::from_utf8_lossy(&git_with(repo, &["write-tree"], in_index).await?).trim().to_owned();
+    let message = cleanup_message(change.message);
+    if message.is_empty() {
+        return Err(PrError::Commit("empty commit message".to_owned()));
     }
     let id = change.identity;
     let env = [
@@ -191,15 +209,51 @@ async fn commit(wt: &std::path::Path, change: &Change<'_>) -> Result<String, PrE
         ("GIT_COMMITTER_EMAIL", id.email.as_str()),
     ]
     .map(|(k, v)| (k.to_owned(), v.to_owned()));
-    let args =
-        ["-c", "core.hooksPath=/dev/null", "-c", "commit.gpgsign=false", "commit", "--no-verify", "--quiet", "-F", "-"];
-    git_with(wt, &args, GitOptions { stdin: Some(change.message.as_bytes()), env: &env, ..GitOptions::default() })
-        .await
-        .map_err(|e| {
-            tracing::warn!(error = %e, "commit failed");
-            PrError::Commit(e.to_string())
-        })?;
-    out(wt, &["rev-parse", "HEAD"]).await
+    let commit_args = ["commit-tree", "--no-gpg-sign", &tree, "-p", change.head_sha, "-F", "-"];
+    let commit_opts = GitOptions { stdin: Some(message.as_bytes()), env: &env, ..GitOptions::default() };
+    // What the tree changes decides whether the commit is used; both at once (a refused commit stays an
+    // unreferenced object, as the blobs of a refused change do).
+    let diff_args = ["diff-tree", "-r", "--name-only", "--no-renames", "-z", change.head_sha, &tree];
+    let (changed, commit) = tokio::join!(git(repo, &diff_args, None), git_with(repo, &commit_args, commit_opts));
+    let mut any = false;
+    for path in changed?.split(|b| *b == 0).filter(|p| !p.is_empty()) {
+        any = true;
+        let path = String::from_utf8_lossy(path);
+        if path == ".github" || path.starts_with(".github/") {
+            tracing::warn!("diff touches .github/; refused");
+            return Err(PrError::ProtectedPath(path.into_owned()));
+        }
+    }
+    if !any {
+        tracing::warn!("the diff changes no file; nothing to commit");
+        return Err(PrError::Commit("nothing to commit: the diff changes no file".to_owned()));
+    }
+    let commit = commit.map_err(|e| {
+        tracing::warn!(error = %e, "commit failed");
+        PrError::Commit(e.to_string())
+    })?;
+    Ok((String::from_utf8_lossy(&commit).trim().to_owned(), tree))
+}
+
+/// The message as `git commit -F` records it (its default cleanup, `whitespace`): trailing whitespace of every
+/// line, leading and trailing empty lines removed, runs of empty lines made one, a final newline.
+fn cleanup_message(message: &str) -> String {
+    let mut out = String::with_capacity(message.len() + 1);
+    let mut empties = 0;
+    for line in message.split('\n') {
+        let line = line.trim_end_matches([' ', '\t', '\r']);
+        if line.is_empty() {
+            empties += 1;
+            continue;
+        }
+        if empties > 0 && !out.is_empty() {
+            out.push('\n');
+        }
+        empties = 0;
+        out.push_str(line);
+        out.push('\n');
+    }
+    out
 }
 
 /// The tips of the branch and of the base on the remote (`None`: absent), in one `git ls-remote`.
@@ -325,6 +379,17 @@ mod tests {
             committer_name: committer.0.into(),
             committer_email: committer.1.into(),
         }
+    }
+
+    #[test]
+    fn cleans_the_message_up_as_git_commit_does() {
+        assert_eq!(cleanup_message("Fix lint\n\nbody text\n"), "Fix lint\n\nbody text\n");
+        assert_eq!(cleanup_message("Fix"), "Fix\n");
+        assert_eq!(
+            cleanup_message("\n  \nTitle  \t\n\n\n\nline one \r\n  indented\n\n# kept\n\n \n"),
+            "Title\n\nline one\n  indented\n\n# kept\n"
+        );
+        assert_eq!(cleanup_message(" \n\t\n"), "");
     }
 
     #[test]

@@ -119,27 +119,27 @@ impl ValidatorService {
         Self { repos_dir, config, sandbox, permits, metrics }
     }
 
-    /// The workflow files of `sha`, read from git objects.
+    /// The workflow files of `sha`, read from git objects: listed with their sizes in one `git ls-tree`, read in
+    /// one `git cat-file --batch`.
     async fn workflows(&self, repo: &Repo, sha: &str) -> Result<Vec<WorkflowFile>, ValidatorError> {
-        let paths: Vec<String> = repo
-            .list_files(sha)
-            .await?
-            .into_iter()
-            .filter(|p| workflow::is_workflow_path(p))
-            .take(MAX_WORKFLOW_FILES)
-            .collect();
-        let mut files = Vec::new();
-        for path in paths {
-            let size = sre_gitwork::git(repo.path(), &["cat-file", "-s", &format!("{sha}:{path}")], None).await?;
-            let size: usize = String::from_utf8_lossy(&size).trim().parse().unwrap_or(usize::MAX);
-            if size > workflow::MAX_WORKFLOW_BYTES {
-                tracing::warn!(path, size, "workflow file too large; not read");
+        let listed = repo.list_blobs(sha, Some(workflow::WORKFLOW_DIR)).await?;
+        let mut blobs = Vec::new();
+        for blob in listed.iter().filter(|b| workflow::is_workflow_path(&b.path)).take(MAX_WORKFLOW_FILES) {
+            if blob.size > workflow::MAX_WORKFLOW_BYTES as u64 {
+                tracing::warn!(path = %blob.path, size = blob.size, "workflow file too large; not read");
                 continue;
             }
-            let text = String::from_utf8_lossy(&repo.read_file(sha, &path).await?).into_owned();
-            files.push(WorkflowFile { path, text });
+            blobs.push(blob);
         }
-        Ok(files)
+        let texts = repo.read_blobs(&blobs).await?;
+        Ok(blobs
+            .iter()
+            .zip(texts)
+            .map(|(blob, text)| WorkflowFile {
+                path: blob.path.clone(),
+                text: String::from_utf8_lossy(&text).into_owned(),
+            })
+            .collect())
     }
 
     /// A fresh worktree of `sha` with `diff` applied, or git's message when it does not apply.
@@ -296,13 +296,19 @@ impl ValidatorService {
                 Resolution::Run(step) => {
                     resp.step = Some(step_proto(&step.found));
                     let cmd = Command::of_step(step);
-                    let before = self.run_fresh(&repo, &sha, None, &cmd, deadline).await?;
-                    let before_timed_out = before.timed_out;
+                    let unpatched = repo.worktree(&sha).await?;
+                    let before = match self.run(&unpatched, &sha, &cmd, false, deadline).await {
+                        Ok(before) if !before.timed_out => before,
+                        other => {
+                            unpatched.remove().await;
+                            resp.before = Some(other?);
+                            return Ok(());
+                        }
+                    };
                     resp.before = Some(before);
-                    if before_timed_out {
-                        return Ok(());
-                    }
-                    let after = self.run(&patched, &sha, &cmd, true, deadline).await?;
+                    // The unpatched worktree is removed while the step runs in the patched one.
+                    let ((), after) = tokio::join!(unpatched.remove(), self.run(&patched, &sha, &cmd, true, deadline));
+                    let after = after?;
                     let after_passed = after.exit_code == 0 && !after.timed_out;
                     resp.after = Some(after);
                     if after_passed && !test_command.is_empty() {
