@@ -9,15 +9,18 @@
 #   (d) orchestration overhead: N pipeline runs of a trivial failing step (the full mesh), per run total minus
 #       the sandboxed commands' own time, p50 and p99, from what the store records;
 #   (e) /metrics scrape latency and size per process after load; RSS of every process idle and under load;
-#   (f) (a) and (d) on SQLite and on PostgreSQL.
+#   (f) (a) and (d) on SQLite and on PostgreSQL;
+#   profile: where the gateway's CPU goes at 64 connections (SQLite, 100% traces): `perf record` of the gateway
+#       during one more wrk level, frame shares by scripts/bench/perf-shares.py (needs perf; skipped, and said
+#       so in the report, where perf cannot record).
 # Everything it starts listens on 127.0.0.1 ports from BENCH_PORT_BASE (default 18700), uses its own data dir
 # and Redis stream, and is stopped at the end. Results: target/bench/<stamp>.md (and latest.md), raw rows in
 # target/bench/<stamp>.jsonl.
 #
 #   scripts/bench.sh [--quick] [--duration S] [--runs N] [--levels "16 64 256"] [--db "sqlite postgres"]
-#                    [--sections "ingest peers telemetry pipeline"]
+#                    [--sections "ingest peers telemetry pipeline profile"]
 #
-# --quick: 2 s per level and 3 pipeline runs, for checking the script. SRE_SKIP_BUILD=1 skips the release build;
+# --quick: 2 s per level and 3 pipeline runs, no profile, for checking the script. SRE_SKIP_BUILD=1 skips the release build;
 # BENCH_BIN_DIR runs the binaries of another dir (target/debug: checks the script, measures nothing useful).
 # PostgreSQL: BENCH_PG_ADMIN_URL (default postgres://postgres@127.0.0.1:5432/postgres); a database is created
 # for the run and dropped after. Redis: REDIS_URL (default redis://127.0.0.1:6379).
@@ -30,16 +33,16 @@ DURATION=10
 RUNS=20
 LEVELS="16 64 256"
 DBS="sqlite postgres"
-SECTIONS="ingest peers telemetry pipeline"
+SECTIONS="ingest peers telemetry pipeline profile"
 while [ $# -gt 0 ]; do
   case "$1" in
-    --quick) DURATION=2; RUNS=3 ;;
+    --quick) DURATION=2; RUNS=3; SECTIONS="ingest peers telemetry pipeline" ;;
     --duration) DURATION="$2"; shift ;;
     --runs) RUNS="$2"; shift ;;
     --levels) LEVELS="$2"; shift ;;
     --db) DBS="$2"; shift ;;
     --sections) SECTIONS="$2"; shift ;;
-    -h | --help) sed -n '2,22p' "$0"; exit 0 ;;
+    -h | --help) sed -n '2,25p' "$0"; exit 0 ;;
     *) die "unknown option $1 (see --help)" ;;
   esac
   shift
@@ -87,7 +90,7 @@ fi
 redis_ping "$REDIS_PORT" || die "Redis does not answer on $HOST:$REDIS_PORT (scripts/up.sh starts one)"
 
 NEEDED=()   # the release binaries the chosen sections run
-if has ingest || has telemetry; then NEEDED=(sre-gateway sre-otlp-sink); fi
+if has ingest || has telemetry || has profile; then NEEDED=(sre-gateway sre-otlp-sink); fi
 if has pipeline; then NEEDED=(sre-gateway sre-otlp-sink sre-orchestrator sre-planner sre-policy sre-scanner sre-validator sre-pr); fi
 if [ "${#NEEDED[@]}" -gt 0 ]; then
   if [ "${SRE_SKIP_BUILD:-0}" != 1 ]; then
@@ -281,6 +284,31 @@ if has telemetry; then
     stop otlp-sink
     rm -rf "$WORK"/gateway.* "$WORK/traces.jsonl"
   done
+fi
+
+# ---- profile: perf of the gateway during one more level (64 connections, SQLite, 100% traces) -------------------
+if has profile; then
+  if ! command -v perf >/dev/null || ! perf record -q -o /dev/null -- true >/dev/null 2>&1; then
+    log "profile: perf cannot record here; skipped"
+    printf '{"section":"profile","skipped":"perf cannot record on this machine"}\n' >>"$RESULTS"
+  else
+    start_sink
+    start_gateway sqlite traces
+    secs=$((DURATION < 8 ? DURATION : 8))
+    # perf starts after wrk's warm-up and the first second of the level, and stops before the level ends
+    ( sleep 2; perf record -q -F 499 -g --call-graph dwarf -p "${PIDS[gateway]}" -o "$WORK/perf.data" -- sleep "$secs" \
+        >"$WORK/perf.log" 2>&1 ) &
+    perf_pid=$!
+    measure gateway "http://$HOST:$PORT_GATEWAY/webhooks/github" 64 section=profile_level "receiver=sre-gateway (sqlite, under perf)"
+    wait "$perf_pid" || true
+    stop gateway
+    stop otlp-sink
+    log "profile: perf script (unwinding the samples takes a while)"
+    shares="$(perf script -i "$WORK/perf.data" -F comm,tid,period,ip,sym 2>/dev/null | python3 "$REPO/scripts/bench/perf-shares.py" --top 25 --json)" \
+      || shares='{"skipped":"perf recorded no samples"}'
+    printf '%s\n' "${shares%\}},\"section\":\"profile\",\"seconds\":$secs}" >>"$RESULTS"
+    rm -rf "$WORK"/gateway.* "$WORK/traces.jsonl" "$WORK/perf.data"
+  fi
 fi
 
 # ---- (d, e, f) the full mesh: pipeline runs, scrapes, RSS --------------------------------------------------------

@@ -127,6 +127,11 @@ def f1(x):
     return f"{x:,.1f}"
 
 
+def cpu_us(r):
+    """The receiver's CPU time per answered request, in microseconds."""
+    return f0(r["cpu_pct"] / 100 / r["rps"] * 1e6) if r.get("rps") else "-"
+
+
 def report(results, out):
     rows = [json.loads(line) for line in open(results) if line.strip()]
     meta = next((r for r in rows if r.get("section") == "meta"), {})
@@ -138,12 +143,13 @@ def report(results, out):
     ingest = [r for r in rows if r.get("section") == "ingest"]
     if ingest:
         md += ["## (a, b, f) Webhook ingest: the gateway (orchestrator stopped) and its peers", "",
-               "| receiver | conns | req/s | p50 ms | p90 ms | p99 ms | non-2xx | socket errors | receiver CPU | peak RSS MB |",
-               "|---|---|---|---|---|---|---|---|---|---|"]
+               "| receiver | conns | req/s | p50 ms | p90 ms | p99 ms | non-2xx | socket errors | receiver CPU | "
+               "CPU per request us | peak RSS MB |",
+               "|---|---|---|---|---|---|---|---|---|---|---|"]
         for r in ingest:
             md.append(f"| {r['receiver']} | {r['conns']} | {f0(r['rps'])} | {r['p50']:.2f} | {r['p90']:.2f} | "
                       f"{r['p99']:.2f} | {int(r['non2xx'])} | {int(r['errors'])} | {r['cpu_pct']:.0f}% | "
-                      f"{f1(r['rss_peak_mb'])} |")
+                      f"{cpu_us(r)} | {f1(r['rss_peak_mb'])} |")
         by = {(r["receiver"], r["conns"]): r for r in ingest}
         ours = sorted({r["receiver"] for r in ingest if r["receiver"].startswith("sre-gateway")})
         peers = sorted({r["receiver"] for r in ingest if not r["receiver"].startswith("sre-gateway")})
@@ -198,6 +204,24 @@ def report(results, out):
         for r in scrapes:
             md.append(f"| {r['process']} | {r['db']} | {r['p50_ms']:.2f} | {r['max_ms']:.2f} | {f0(r['bytes'])} | "
                       f"{f1(r['rss_idle_mb'])} | {f1(r['rss_load_mb'])} |")
+        md.append("")
+    level = next((r for r in rows if r.get("section") == "profile_level"), None)
+    prof = next((r for r in rows if r.get("section") == "profile"), None)
+    if prof:
+        md += ["## Profile: the gateway at 64 connections (SQLite, 100% traces), `perf record -g --call-graph dwarf`", ""]
+        if "skipped" in prof:
+            md += [f"Skipped: {prof['skipped']}.", ""]
+        else:
+            if level:
+                md += [f"{prof['seconds']} s of samples inside a level that ran at {f0(level['rps'])} req/s with "
+                       f"the gateway at {level['cpu_pct']:.0f}% CPU ({cpu_us(level)} us per delivery; perf's own "
+                       "unwinding copies slow it). Shares of the gateway's samples whose stack holds the frame "
+                       "(inclusive: a sample counts once per row, rows overlap).", ""]
+            md += ["| frame | share |", "|---|---|"] + [f"| {g} | {v:.1f}% |" for g, v in prof["groups"]]
+            md += ["", "By thread:", "", "| thread | share |", "|---|---|"]
+            md += [f"| {t} | {v:.1f}% |" for t, v in prof.get("threads", [])]
+            md += ["", "Top functions (self: the frame each sample was taken in):", "", "| function | share |", "|---|---|"]
+            md += [f"| `{fn.replace('|', '/')}` | {v:.1f}% |" for fn, v in prof["top"]]
         md.append("")
     open(out, "w").write("\n".join(md) + "\n")
     print("\n".join(md))
