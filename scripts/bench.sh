@@ -307,7 +307,8 @@ if has profile; then
     shares="$(perf script -i "$WORK/perf.data" -F comm,tid,period,ip,sym 2>/dev/null | python3 "$REPO/scripts/bench/perf-shares.py" --top 25 --json)" \
       || shares='{"skipped":"perf recorded no samples"}'
     printf '%s\n' "${shares%\}},\"section\":\"profile\",\"seconds\":$secs}" >>"$RESULTS"
-    rm -rf "$WORK"/gateway.* "$WORK/traces.jsonl" "$WORK/perf.data"
+    rm -rf "$WORK"/gateway.* "$WORK/traces.jsonl"
+    [ "${BENCH_KEEP_WORK:-0}" = 1 ] || rm -f "$WORK/perf.data"
   fi
 fi
 

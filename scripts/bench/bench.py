@@ -167,11 +167,16 @@ def report(results, out):
     tele = [r for r in rows if r.get("section") == "telemetry"]
     if tele:
         md += ["## (c) Telemetry overhead: the gateway on SQLite, orchestrator stopped", "",
-               "| telemetry | conns | req/s | p50 ms | p99 ms | vs off |", "|---|---|---|---|---|---|"]
-        base = next((r["rps"] for r in tele if r["mode"] == "off"), None)
+               "| telemetry | conns | req/s | p50 ms | p99 ms | vs off | gateway CPU | CPU per request us | vs off |",
+               "|---|---|---|---|---|---|---|---|---|"]
+        off = next((r for r in tele if r["mode"] == "off"), None)
         for r in tele:
-            rel = f"{100 * (r['rps'] / base - 1):+.1f}%" if base else "-"
-            md.append(f"| {r['mode_label']} | {r['conns']} | {f0(r['rps'])} | {r['p50']:.2f} | {r['p99']:.2f} | {rel} |")
+            rel = f"{100 * (r['rps'] / off['rps'] - 1):+.1f}%" if off else "-"
+            per = r["cpu_pct"] / r["rps"] if r.get("rps") else None
+            base = off["cpu_pct"] / off["rps"] if off and off.get("rps") else None
+            cpu_rel = f"{100 * (per / base - 1):+.1f}%" if per and base else "-"
+            md.append(f"| {r['mode_label']} | {r['conns']} | {f0(r['rps'])} | {r['p50']:.2f} | {r['p99']:.2f} | {rel} | "
+                      f"{r['cpu_pct']:.0f}% | {cpu_us(r)} | {cpu_rel} |")
         md.append("")
 
     runs = [r for r in rows if r.get("section") == "pipeline"]
