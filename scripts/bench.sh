@@ -288,7 +288,7 @@ fi
 
 # ---- profile: perf of the gateway during one more level (64 connections, SQLite, 100% traces) -------------------
 if has profile; then
-  if ! command -v perf >/dev/null || ! perf record -q -o /dev/null -- true >/dev/null 2>&1; then
+  if ! command -v perf >/dev/null || ! perf record -q -o "$WORK/perf.probe" -- true >/dev/null 2>&1; then
     log "profile: perf cannot record here; skipped"
     printf '{"section":"profile","skipped":"perf cannot record on this machine"}\n' >>"$RESULTS"
   else

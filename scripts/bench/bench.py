@@ -127,9 +127,14 @@ def f1(x):
     return f"{x:,.1f}"
 
 
+def cpu_per_request_us(r):
+    """The receiver's CPU time per answered request, in microseconds (None without requests)."""
+    return r["cpu_pct"] / 100 / r["rps"] * 1e6 if r.get("rps") else None
+
+
 def cpu_us(r):
-    """The receiver's CPU time per answered request, in microseconds."""
-    return f0(r["cpu_pct"] / 100 / r["rps"] * 1e6) if r.get("rps") else "-"
+    us = cpu_per_request_us(r)
+    return f0(us) if us is not None else "-"
 
 
 def report(results, out):
@@ -172,8 +177,7 @@ def report(results, out):
         off = next((r for r in tele if r["mode"] == "off"), None)
         for r in tele:
             rel = f"{100 * (r['rps'] / off['rps'] - 1):+.1f}%" if off else "-"
-            per = r["cpu_pct"] / r["rps"] if r.get("rps") else None
-            base = off["cpu_pct"] / off["rps"] if off and off.get("rps") else None
+            per, base = cpu_per_request_us(r), off and cpu_per_request_us(off)
             cpu_rel = f"{100 * (per / base - 1):+.1f}%" if per and base else "-"
             md.append(f"| {r['mode_label']} | {r['conns']} | {f0(r['rps'])} | {r['p50']:.2f} | {r['p99']:.2f} | {rel} | "
                       f"{r['cpu_pct']:.0f}% | {cpu_us(r)} | {cpu_rel} |")
@@ -210,9 +214,9 @@ def report(results, out):
             md.append(f"| {r['process']} | {r['db']} | {r['p50_ms']:.2f} | {r['max_ms']:.2f} | {f0(r['bytes'])} | "
                       f"{f1(r['rss_idle_mb'])} | {f1(r['rss_load_mb'])} |")
         md.append("")
-    level = next((r for r in rows if r.get("section") == "profile_level"), None)
     prof = next((r for r in rows if r.get("section") == "profile"), None)
     if prof:
+        level = next((r for r in rows if r.get("section") == "profile_level"), None)
         md += ["## Profile: the gateway at 64 connections (SQLite, 100% traces), `perf record -g --call-graph dwarf`", ""]
         if "skipped" in prof:
             md += [f"Skipped: {prof['skipped']}.", ""]

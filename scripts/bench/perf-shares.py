@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Inclusive frame shares of a perf profile (docs/benchmarks.md, "Where the gateway's time goes").
+"""Inclusive frame shares of a perf profile (scripts/bench.sh's profile section; docs/benchmarks.md).
 
     perf record -g --call-graph dwarf -p PID -o perf.data -- sleep 8
     perf script -i perf.data -F comm,tid,period,ip,sym | scripts/bench/perf-shares.py [--top N] [--json]
@@ -37,34 +37,35 @@ GROUPS = [
 ]
 
 
+def symbol(line):
+    """A frame line of `perf script`: "\t<address> <symbol>+0x<offset>", maybe " (inlined)"."""
+    sym = re.sub(r"^[0-9a-f]+\s+", "", line.strip())
+    return re.sub(r"\+0x[0-9a-f]+$", "", sym.removesuffix(" (inlined)"))
+
+
 def samples(stream):
+    """(thread name, period, frames innermost first) per sample; a header line starts each sample."""
     comm, period, frames = None, 0, []
-    for raw in stream:
-        line = raw.rstrip("\n")
-        if not line.strip():
-            if comm is not None:
-                yield comm, period, frames
-            comm, period, frames = None, 0, []
+    for line in stream:
+        if line.startswith("\t"):
+            frames.append(symbol(line))
             continue
-        if not line.startswith("\t"):
-            if comm is not None:
-                yield comm, period, frames
-            # "comm tid period" (comm may contain spaces: the last two fields are tid and period)
-            parts = line.split()
-            if len(parts) < 2:
-                continue
-            try:
-                period = int(parts[-1])
-            except ValueError:
-                period = 1
-            comm, frames = " ".join(parts[:-2]) if len(parts) > 2 else parts[0], []
-        else:
-            sym = line.strip()
-            sym = re.sub(r"^[0-9a-f]+\s+", "", sym)  # an address before the symbol, if -F ip was given
-            sym = re.sub(r"\+0x[0-9a-f]+$", "", sym.removesuffix(" (inlined)"))
-            frames.append(sym)
+        if comm is not None:
+            yield comm, period, frames
+        comm, period, frames = None, 0, []
+        parts = line.split()
+        if len(parts) >= 3:  # "comm tid period"; comm may hold spaces
+            comm = " ".join(parts[:-2])
+            period = int(parts[-1]) if parts[-1].isdigit() else 1
     if comm is not None:
         yield comm, period, frames
+
+
+def table(header, rows):
+    print(f"| {header} | share |")
+    print("|---|---|")
+    for name, share in rows:
+        print(f"| {name} | {share:.1f}% |")
 
 
 def main():
@@ -92,22 +93,12 @@ def main():
     if "--json" in sys.argv:
         print(json.dumps({"samples_period": total, "groups": groups, "threads": threads, "top": functions}))
         return
-    print("| frame | share of the samples |")
-    print("|---|---|")
-    for label, share in groups:
-        print(f"| {label} | {share:.1f}% |")
+    table("frame", groups)
     print()
-    print("| thread | share |")
-    print("|---|---|")
-    for t, share in threads:
-        print(f"| {t} | {share:.1f}% |")
+    table("thread", threads)
     if functions:
         print()
-        print("| function (self) | share |")
-        print("|---|---|")
-        for f, share in functions:
-            print(f"| `{f}` | {share:.1f}% |")
-
+        table("function (self)", [(f"`{f}`", share) for f, share in functions])
 
 if __name__ == "__main__":
     main()
